@@ -1,0 +1,263 @@
+"""The browser adapter: turns page and transport events into core inputs, and core
+effects into DOM and transport calls. The only module (with its helpers
+``dom``, ``transports`` and ``jsbridge``) that runs in a page only.
+"""
+
+import json
+
+from djreconnect import constants, effects
+from djreconnect.backoff import Backoff
+from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT, Client
+from djreconnect.connection import TIMERS, Settings
+from djreconnect.dom import (
+    PageDom,
+    field_value,
+    form_params,
+    install_banner_css,
+    show_status,
+    value_params,
+    view_root,
+)
+from djreconnect.jsbridge import ProxyOwner, is_null, js, to_js_object
+from djreconnect.patch import PatchError, apply_ops
+from djreconnect.transports import WebSocketTransport, websocket_url
+
+# Delegated DOM events: DOM event name -> (attribute that names the handler, kind).
+DELEGATED = (
+    ("click", constants.ATTR_CLICK, KIND_CLICK),
+    ("submit", constants.ATTR_SUBMIT, KIND_SUBMIT),
+    ("change", constants.ATTR_CHANGE, KIND_CHANGE),
+    ("input", constants.ATTR_INPUT, KIND_INPUT),
+)
+PAGE_EVENTS = (("online", "wake"), ("offline", "went_offline"), ("pageshow", "wake"))
+
+
+def read_config(document):
+    """The runtime settings the include wrote into the page, as a dict."""
+    element = document.getElementById(constants.CONFIG_ELEMENT_ID)
+    if is_null(element):
+        raise RuntimeError("djreconnect: no #%s element on the page" % constants.CONFIG_ELEMENT_ID)
+    return json.loads(element.textContent)
+
+
+def settings_from_config(config):
+    backoff = Backoff.from_dict(config.get("backoff", {}))
+    timing = {}
+    for key in ("heartbeat_interval_ms", "heartbeat_timeout_ms", "connect_timeout_ms"):
+        if key in config:
+            timing[key] = config[key]
+    return Settings(backoff=backoff, **timing)
+
+
+class Runtime:
+    """One page's runtime. ``start()`` binds it; ``stop()`` unbinds everything."""
+
+    def __init__(self, window, config):
+        self.window = window
+        self.document = window.document
+        self.config = config
+        self.url = websocket_url(config.get("url") or window.location.origin, config.get("prefix", constants.DEFAULT_PREFIX))
+        self.client = Client(settings_from_config(config), random=js.Math.random)
+        self.owner = ProxyOwner()  # listeners and timers of the page's lifetime
+        self.transport = None
+        self.timer_ids = {}
+        self.timer_callbacks = {}
+        self.view_elements = {}
+        self.disabled = {}  # (view id, ref) -> elements waiting for their reply
+        self.api = None
+
+    # --- binding ----------------------------------------------------------------
+
+    def start(self):
+        install_banner_css(self.document)
+        self._find_views()
+        for name, _, kind in DELEGATED:
+            self._listen(self.document, name, self._delegate(kind))
+        for name, method in PAGE_EVENTS:
+            self._listen(self.window, name, self._page_input(method))
+        self._listen(self.document, "visibilitychange", self._visibility)
+        for key in TIMERS:
+            self.timer_callbacks[key] = self.owner.proxy(self._timer(key))
+        self._expose()
+        self._run(self.client.start(self._now()))
+
+    def stop(self):
+        """Disconnect and release every listener and proxy (page teardown)."""
+        self._run(self.client.disconnect(self._now()))
+        for target, name, listener in self.listeners:
+            target.removeEventListener(name, listener)
+        self.listeners = []
+        self.owner.destroy_all()
+
+    def _listen(self, target, name, function):
+        if not hasattr(self, "listeners"):
+            self.listeners = []
+        listener = self.owner.proxy(function)
+        target.addEventListener(name, listener)
+        self.listeners.append((target, name, listener))
+
+    def _find_views(self):
+        tokens = self.config.get("tokens", {})
+        elements = self.document.querySelectorAll("[" + constants.ATTR_VIEW + "]")
+        for index in range(elements.length):
+            element = elements.item(index)
+            name = element.getAttribute(constants.ATTR_VIEW)
+            view_id = element.id or "dj-view-%d" % (index + 1)
+            element.djViewId = view_id  # a property, not an attribute: never in the HTML
+            self.view_elements[view_id] = element
+            self.client.add_view(view_id, name, tokens.get(name, ""))
+
+    def _expose(self):
+        api = to_js_object({"state": self.client.state, "version": "0.1.0"})
+        api.connect = self.owner.proxy(lambda *args: self._run(self.client.start(self._now())))
+        api.disconnect = self.owner.proxy(lambda *args: self._run(self.client.disconnect(self._now())))
+        api.retry = self.owner.proxy(lambda *args: self._run(self.client.retry(self._now())))
+        api.liveProxies = self.owner.proxy(lambda *args: ProxyOwner.live())
+        self.window.djreconnect = api
+        self.api = api
+
+    # --- inputs -----------------------------------------------------------------
+
+    def _now(self):
+        return js.performance.now()
+
+    def _page_input(self, method):
+        return lambda event: self._run(getattr(self.client, method)(self._now()))
+
+    def _visibility(self, event):
+        if self.document.visibilityState == "visible":
+            self._run(self.client.wake(self._now()))
+
+    def _timer(self, key):
+        def fire(*args):
+            self.timer_ids.pop(key, None)
+            self._run(self.client.timer(self._now(), key))
+
+        return fire
+
+    def _opened(self, generation):
+        roots = {}
+        for view_id, element in self.view_elements.items():
+            roots[view_id] = view_root(element).innerHTML
+        self._run(self.client.opened(self._now(), generation, roots))
+
+    def _frame(self, generation, text):
+        self._run(self.client.frame(self._now(), generation, text))
+
+    def _closed(self, generation, code, reason):
+        self._run(self.client.closed(self._now(), generation, code, reason))
+
+    def _delegate(self, kind):
+        attribute = [attr for _, attr, k in DELEGATED if k == kind][0]
+        selector = "[" + attribute + "]"
+
+        def handle(event):
+            target = event.target
+            if is_null(target) or is_null(getattr(target, "closest", None)):
+                return
+            if kind == KIND_CLICK and not is_null(target.closest("." + constants.CLASS_BANNER_RETRY)):
+                self._run(self.client.retry(self._now()))
+                return
+            if kind in (KIND_CLICK, KIND_SUBMIT):
+                element = target.closest(selector)
+            else:
+                element = target if target.hasAttribute(attribute) else None
+            if is_null(element):
+                return
+            view = element.closest("[" + constants.ATTR_VIEW + "]")
+            if is_null(view):
+                return
+            if kind == KIND_SUBMIT:
+                event.preventDefault()
+                params = form_params(element)
+                params.update(value_params(element))
+                disable = element.querySelectorAll("[" + constants.ATTR_DISABLE_WITH + "]")
+                disable = [disable.item(i) for i in range(disable.length)]
+            else:
+                if kind == KIND_CLICK and element.nodeName == "A":
+                    event.preventDefault()
+                params = value_params(element)
+                if kind != KIND_CLICK:
+                    params["value"] = field_value(element)
+                disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
+            self._push(view.djViewId, kind, element.getAttribute(attribute), params, disable)
+
+        return handle
+
+    def _push(self, view_id, kind, handler, params, disable):
+        ref = self.client.reserve_ref()
+        if disable:
+            for element in disable:
+                element.setAttribute(constants.ATTR_DISABLED_TEXT, element.textContent)
+                element.textContent = element.getAttribute(constants.ATTR_DISABLE_WITH)
+                element.disabled = True
+            self.disabled[(view_id, ref)] = disable
+        self._run(self.client.push_event(self._now(), view_id, kind, handler, params, ref))
+
+    # --- effects ----------------------------------------------------------------
+
+    def _run(self, todo):
+        for effect in todo:
+            kind = type(effect)
+            if kind is effects.Send:
+                self.transport.send(effect.frame)
+            elif kind is effects.ApplyPatch:
+                self._apply(effect)
+            elif kind is effects.EventDone:
+                self._enable(effect.view, effect.ref)
+            elif kind is effects.StartTimer:
+                self._cancel_timer(effect.key)
+                self.timer_ids[effect.key] = js.setTimeout(self.timer_callbacks[effect.key], effect.delay_ms)
+            elif kind is effects.CancelTimer:
+                self._cancel_timer(effect.key)
+            elif kind is effects.OpenTransport:
+                self._close_transport()
+                self.transport = WebSocketTransport(
+                    self.url, effect.generation, self._opened, self._frame, self._closed
+                )
+            elif kind is effects.CloseTransport:
+                self._close_transport()
+            elif kind is effects.ShowStatus:
+                show_status(self.document, effect.state, effect.attempt, effect.max_attempts, effect.reason)
+                self.api.state = effect.state
+            elif kind is effects.ReportError:
+                self._report(effect.view, effect.code, effect.message)
+
+    def _cancel_timer(self, key):
+        timer_id = self.timer_ids.pop(key, None)
+        if timer_id is not None:
+            js.clearTimeout(timer_id)
+
+    def _close_transport(self):
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+    def _apply(self, effect):
+        element = self.view_elements.get(effect.view)
+        if element is None:
+            return
+        try:
+            apply_ops(effect.ops, PageDom(self.document, effect.mount), view_root(element))
+        except PatchError as error:
+            self._report(effect.view, "bad_patch", str(error))
+
+    def _enable(self, view_id, ref):
+        for element in self.disabled.pop((view_id, ref), ()):
+            if element.hasAttribute(constants.ATTR_DISABLED_TEXT):
+                element.textContent = element.getAttribute(constants.ATTR_DISABLED_TEXT)
+                element.removeAttribute(constants.ATTR_DISABLED_TEXT)
+            element.disabled = False
+
+    def _report(self, view_id, code, message):
+        js.console.warn("djreconnect: %s (%s)" % (message, code))
+        detail = to_js_object({"view": view_id, "code": code, "message": message})
+        init = to_js_object({"detail": detail})
+        self.document.dispatchEvent(js.CustomEvent.new("djreconnect:error", init))
+
+
+def main():
+    """Start the runtime for this page (the include's entry point)."""
+    runtime = Runtime(js.window, read_config(js.document))
+    runtime.start()
+    return runtime

@@ -1,0 +1,245 @@
+"""The connection lifecycle as a sans-I/O state machine.
+
+Every method takes ``now`` (ms) and returns a list of effects; the machine never
+reads a clock, draws a random number of its own, opens a socket or touches a page.
+
+States: idle -> connecting -> connected -> reconnecting -> connected | failed,
+and disconnected (on purpose) from anywhere.
+"""
+
+from djreconnect import constants
+from djreconnect.backoff import Backoff
+from djreconnect.effects import CancelTimer, CloseTransport, OpenTransport, Send, ShowStatus, StartTimer
+
+IDLE = "idle"
+CONNECTING = "connecting"
+CONNECTED = "connected"
+RECONNECTING = "reconnecting"
+FAILED = "failed"
+DISCONNECTED = "disconnected"
+STATES = (IDLE, CONNECTING, CONNECTED, RECONNECTING, FAILED, DISCONNECTED)
+
+# Timer keys.
+TIMER_RETRY = "retry"  # waiting out a backoff delay
+TIMER_CONNECT = "connect"  # an attempt taking too long to open
+TIMER_HEARTBEAT = "heartbeat"  # time to ping
+TIMER_PONG = "pong"  # time by which some frame must have arrived
+TIMERS = (TIMER_RETRY, TIMER_CONNECT, TIMER_HEARTBEAT, TIMER_PONG)
+
+
+def is_retryable(code):
+    """Whether a close with ``code`` is worth a reconnection attempt."""
+    return not (constants.CLOSE_APP_MIN <= code <= constants.CLOSE_APP_MAX)
+
+
+class Settings:
+    """Timing settings of a connection (ms)."""
+
+    def __init__(
+        self,
+        backoff=None,
+        heartbeat_interval_ms=constants.DEFAULT_HEARTBEAT_INTERVAL_MS,
+        heartbeat_timeout_ms=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS,
+        connect_timeout_ms=constants.DEFAULT_CONNECT_TIMEOUT_MS,
+    ):
+        self.backoff = backoff if backoff is not None else Backoff()
+        for name, value in (
+            ("heartbeat_interval_ms", heartbeat_interval_ms),
+            ("heartbeat_timeout_ms", heartbeat_timeout_ms),
+            ("connect_timeout_ms", connect_timeout_ms),
+        ):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError("%s must be a number > 0, not %r" % (name, value))
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.heartbeat_timeout_ms = heartbeat_timeout_ms
+        self.connect_timeout_ms = connect_timeout_ms
+
+
+class Connection:
+    """The lifecycle of one logical connection, across any number of transports.
+
+    ``random`` is a function returning a float in [0, 1); ``ping_frame`` builds the
+    heartbeat frame from a sequence number.
+    """
+
+    def __init__(self, settings, random, ping_frame):
+        self.settings = settings
+        self.random = random
+        self.ping_frame = ping_frame
+        self.state = IDLE
+        self.attempt = 0  # the reconnection attempt being waited for or made
+        self.opening = False  # a transport is being opened
+        self.generation = 0  # of the newest transport
+        self.reason = ""  # why the connection failed
+        self.last_received = None
+        self.pings = 0
+        self.connects = 0  # times the connection has opened
+
+    # --- inputs from the page and the user -----------------------------------
+
+    def start(self, now):
+        """Connect (first time, or again after a disconnect or failure)."""
+        if self.state in (CONNECTING, CONNECTED):
+            return []
+        if self.state == RECONNECTING:
+            return self._attempt_now(now)
+        self.attempt = 0
+        self.reason = ""
+        self.state = CONNECTING
+        return self._status() + self._open()
+
+    def retry(self, now):
+        """A person or the page asked to try again: start a new attempt cycle at once."""
+        if self.state == FAILED:
+            self.attempt = 1
+            self.reason = ""
+            self.state = RECONNECTING
+            return self._status() + self._open()
+        if self.state == RECONNECTING:
+            return self._attempt_now(now)
+        if self.state in (IDLE, DISCONNECTED):
+            return self.start(now)
+        return []
+
+    def wake(self, now):
+        """The network came back, the page became visible or was shown again."""
+        if self.state in (RECONNECTING, FAILED):
+            return self.retry(now)
+        return []
+
+    def went_offline(self, now):
+        """The browser says the network is gone: a connected transport is dead."""
+        if self.state == CONNECTED:
+            return self._drop(now, "the network went offline")
+        return []
+
+    def disconnect(self, now):
+        """Close on purpose: no reconnection, no reconnection UI."""
+        if self.state in (IDLE, DISCONNECTED):
+            return []
+        effects = self._cancel_timers()
+        effects.append(CloseTransport(constants.CLOSE_NORMAL, "disconnected"))
+        self.state = DISCONNECTED
+        self.opening = False
+        self.attempt = 0
+        self.reason = ""
+        return effects + self._status()
+
+    # --- inputs from the transport -------------------------------------------
+
+    def opened(self, now, generation):
+        if generation != self.generation or not self.opening:
+            return []
+        self.opening = False
+        self.state = CONNECTED
+        self.attempt = 0
+        self.reason = ""
+        self.connects += 1
+        self.last_received = now
+        return [
+            CancelTimer(TIMER_CONNECT),
+            CancelTimer(TIMER_RETRY),
+            StartTimer(TIMER_HEARTBEAT, self.settings.heartbeat_interval_ms),
+        ] + self._status()
+
+    def received(self, now, generation):
+        """Any frame counts as a sign of life."""
+        if generation == self.generation and self.state == CONNECTED:
+            self.last_received = now
+        return []
+
+    def closed(self, now, generation, code, reason=""):
+        """The transport closed or failed to open (``code`` 1006 for network errors)."""
+        if generation != self.generation or self.state not in (CONNECTING, CONNECTED, RECONNECTING):
+            return []
+        if self.state == RECONNECTING and not self.opening:
+            return []
+        if not is_retryable(code):
+            return self._fail(reason or "the server refused the connection (code %d)" % code, code)
+        if self.state == CONNECTED:
+            return self._drop(now, reason)
+        return self._attempt_failed(now)
+
+    # --- timers -------------------------------------------------------------
+
+    def timer(self, now, key):
+        if key == TIMER_RETRY:
+            if self.state == RECONNECTING and not self.opening:
+                return self._open()
+        elif key == TIMER_CONNECT:
+            if self.opening:
+                effects = [CloseTransport(constants.CLOSE_ABNORMAL, "connect timeout")]
+                return effects + self._attempt_failed(now)
+        elif key == TIMER_HEARTBEAT:
+            if self.state == CONNECTED:
+                self.pings += 1
+                return [
+                    Send(self.ping_frame(self.pings)),
+                    StartTimer(TIMER_PONG, self.settings.heartbeat_timeout_ms),
+                ]
+        elif key == TIMER_PONG:
+            if self.state == CONNECTED:
+                silent = now - self.last_received
+                if silent >= self.settings.heartbeat_timeout_ms:
+                    return self._drop(now, "no answer to the heartbeat")
+                return [StartTimer(TIMER_HEARTBEAT, self.settings.heartbeat_interval_ms)]
+        return []
+
+    # --- internals -------------------------------------------------------------
+
+    def _open(self):
+        self.generation += 1
+        self.opening = True
+        return [
+            OpenTransport(self.generation),
+            StartTimer(TIMER_CONNECT, self.settings.connect_timeout_ms),
+        ]
+
+    def _attempt_now(self, now):
+        if self.opening:
+            return []
+        return [CancelTimer(TIMER_RETRY)] + self._open()
+
+    def _drop(self, now, reason):
+        effects = self._cancel_timers()
+        effects.append(CloseTransport(constants.CLOSE_ABNORMAL, reason or "connection lost"))
+        self.state = RECONNECTING
+        self.opening = False
+        self.attempt = 0
+        return effects + self._schedule_next()
+
+    def _attempt_failed(self, now):
+        self.opening = False
+        effects = [CancelTimer(TIMER_CONNECT)]
+        if self.state == CONNECTING:
+            self.state = RECONNECTING
+            self.attempt = 0
+        if self.attempt >= self.settings.backoff.max_attempts:
+            attempts = self.settings.backoff.max_attempts
+            return effects + self._fail(
+                "could not reconnect after %d attempt%s" % (attempts, "" if attempts == 1 else "s"),
+                None,
+            )
+        return effects + self._schedule_next()
+
+    def _schedule_next(self):
+        self.attempt += 1
+        delay = self.settings.backoff.delay(self.attempt, self.random())
+        return self._status() + [StartTimer(TIMER_RETRY, delay)]
+
+    def _fail(self, reason, code):
+        effects = self._cancel_timers()
+        if code is not None:
+            effects.append(CloseTransport(code, reason))
+        self.state = FAILED
+        self.opening = False
+        self.reason = reason
+        return effects + self._status()
+
+    def _cancel_timers(self):
+        return [CancelTimer(key) for key in TIMERS]
+
+    def _status(self):
+        if self.state == RECONNECTING:
+            return [ShowStatus(self.state, self.attempt, self.settings.backoff.max_attempts, "")]
+        return [ShowStatus(self.state, 0, 0, self.reason)]

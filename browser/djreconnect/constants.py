@@ -1,0 +1,85 @@
+"""Every name the runtime and the server agree on: attributes, classes, close codes, defaults."""
+
+# --- DOM attributes -------------------------------------------------------
+ATTR_VIEW = "dj-view"
+ATTR_ROOT = "dj-root"
+ATTR_TOKEN = "dj-token"
+ATTR_CLICK = "dj-click"
+ATTR_CHANGE = "dj-change"
+ATTR_INPUT = "dj-input"
+ATTR_SUBMIT = "dj-submit"
+ATTR_VALUE_PREFIX = "dj-value-"
+ATTR_DISABLE_WITH = "dj-disable-with"
+ATTR_UPDATE = "dj-update"
+UPDATE_IGNORE = "ignore"
+ATTR_NO_RECOVER = "dj-no-recover"
+ATTR_AUTO_RECOVER = "dj-auto-recover"
+ATTR_KEY = "dj-key"
+ATTR_DATA_PREFIX = "data-"
+# Set by the runtime while a dj-disable-with element waits for its reply:
+# holds the element's original text.
+ATTR_DISABLED_TEXT = "dj-disabled-text"
+
+# --- <body> state ---------------------------------------------------------
+CLASS_CONNECTED = "dj-connected"
+CLASS_DISCONNECTED = "dj-disconnected"
+CLASS_RECONNECT_FAILED = "dj-reconnect-failed"
+CLASS_BANNER = "dj-reconnecting-banner"
+CLASS_BANNER_RETRY = "dj-reconnect-retry"
+ATTR_RECONNECT_ATTEMPT = "data-dj-reconnect-attempt"
+CSS_RECONNECT_ATTEMPT = "--dj-reconnect-attempt"
+BANNER_ID = "dj-reconnecting-banner"
+CONFIG_ELEMENT_ID = "djreconnect-config"
+
+# --- transports -----------------------------------------------------------
+TRANSPORT_WEBSOCKET = "ws"
+TRANSPORT_SSE = "sse"
+TRANSPORTS = (TRANSPORT_WEBSOCKET, TRANSPORT_SSE)
+
+# URL paths under the backend's prefix.
+DEFAULT_PREFIX = "/djreconnect"
+PATH_WEBSOCKET = "/ws"
+PATH_SSE = "/sse"
+PATH_POST = "/post"
+
+# --- close codes (RFC 6455 and the application range) ---------------------
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_ABNORMAL = 1006
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_SERVICE_RESTART = 1012
+CLOSE_TRY_AGAIN_LATER = 1013
+# Closes that mean "the connection broke, try again".
+RETRYABLE_CLOSE_CODES = (
+    CLOSE_NORMAL,
+    CLOSE_GOING_AWAY,
+    CLOSE_ABNORMAL,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_SERVICE_RESTART,
+    CLOSE_TRY_AGAIN_LATER,
+)
+# 4000-4999: the application refused; retrying cannot help.
+CLOSE_APP_MIN = 4000
+CLOSE_APP_MAX = 4999
+CLOSE_BAD_FRAME = 4000
+CLOSE_UNKNOWN_VIEW = 4004
+CLOSE_FORBIDDEN_ORIGIN = 4003
+CLOSE_BAD_TOKEN = 4001
+CLOSE_MESSAGE_TOO_BIG = 4009
+CLOSE_RATE_LIMITED = 4029
+
+# --- defaults (milliseconds unless named otherwise) -----------------------
+DEFAULT_BACKOFF_MIN_MS = 500
+DEFAULT_BACKOFF_BASE_MS = 1000
+DEFAULT_BACKOFF_MAX_MS = 30000
+DEFAULT_MAX_ATTEMPTS = 10
+# A ping every 25 s keeps proxies with 60 s idle timeouts from closing an idle
+# connection; a pong missing for 10 s more marks the connection half-open.
+DEFAULT_HEARTBEAT_INTERVAL_MS = 25000
+DEFAULT_HEARTBEAT_TIMEOUT_MS = 10000
+# How long an attempt to open a transport may take before it counts as failed.
+DEFAULT_CONNECT_TIMEOUT_MS = 10000
+# Events (clicks, submits) kept while disconnected.
+DEFAULT_OFFLINE_QUEUE_LIMIT = 50
+# Largest inbound frame the server accepts.
+DEFAULT_MAX_FRAME_BYTES = 1 << 20

@@ -1,0 +1,80 @@
+"""What the sans-I/O core asks its adapter to do. Small immutable-by-convention objects."""
+
+
+class Effect:
+    FIELDS = ()
+
+    def __init__(self, *args):
+        if len(args) != len(self.FIELDS):
+            raise TypeError("%s takes %s" % (type(self).__name__, ", ".join(self.FIELDS)))
+        for name, value in zip(self.FIELDS, args):
+            setattr(self, name, value)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and all(
+            getattr(self, name) == getattr(other, name) for name in self.FIELDS
+        )
+
+    def __repr__(self):
+        return "%s(%s)" % (
+            type(self).__name__,
+            ", ".join(repr(getattr(self, name)) for name in self.FIELDS),
+        )
+
+
+class OpenTransport(Effect):
+    """Open a new transport. Inputs about it carry ``generation``; older ones are stale."""
+
+    FIELDS = ("generation",)
+
+
+class CloseTransport(Effect):
+    """Close the current transport (if any) and forget it."""
+
+    FIELDS = ("code", "reason")
+
+
+class Send(Effect):
+    """Send one frame (JSON text) on the open transport."""
+
+    FIELDS = ("frame",)
+
+
+class StartTimer(Effect):
+    """Arm timer ``key`` to fire after ``delay_ms``, replacing any armed timer of that key."""
+
+    FIELDS = ("key", "delay_ms")
+
+
+class CancelTimer(Effect):
+    FIELDS = ("key",)
+
+
+class ShowStatus(Effect):
+    """Show the connection state: body classes, banner, attempt attribute and property.
+
+    ``attempt`` and ``max_attempts`` are set while reconnecting; ``reason`` says
+    why the connection failed, in the failed state.
+    """
+
+    FIELDS = ("state", "attempt", "max_attempts", "reason")
+
+
+class ApplyPatch(Effect):
+    """Apply patch ``ops`` to view ``view``. ``mount`` is true for the patch of a (re)mount,
+    which must change attributes only, never what the user typed. ``ref`` is the event
+    it answers, or None."""
+
+    FIELDS = ("view", "ops", "mount", "ref")
+
+
+class EventDone(Effect):
+    """The event ``ref`` of view ``view`` is answered or abandoned: undo dj-disable-with."""
+
+    FIELDS = ("view", "ref")
+
+
+class ReportError(Effect):
+    """Tell the page about an error (a refused event, a failed mount)."""
+
+    FIELDS = ("view", "code", "message")

@@ -1,0 +1,273 @@
+"""The wire format, defined once: message classes, their validation, and the JSON codec.
+
+Client and server both import this module. A frame is one JSON object whose ``t``
+names the message type; every other key is a field checked against the message's
+field table, so a malformed frame is refused here with a clear reason.
+"""
+
+import json
+
+# Field kinds: what a value on the wire must be.
+INT = "int"
+STR = "str"
+DICT = "dict"
+LIST = "list"
+OPT_INT = "int or null"
+OPT_STR = "string or null"
+
+# Maximum length of names (views, handlers, params keys) on the wire.
+MAX_NAME_LENGTH = 200
+
+
+class ProtocolError(Exception):
+    """A frame that is not a valid message. ``code`` is a short machine-readable tag."""
+
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+        self.message = message
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check(kind, value):
+    if kind == INT:
+        return _is_int(value)
+    if kind == STR:
+        return isinstance(value, str)
+    if kind == DICT:
+        return isinstance(value, dict)
+    if kind == LIST:
+        return isinstance(value, list)
+    if kind == OPT_INT:
+        return value is None or _is_int(value)
+    if kind == OPT_STR:
+        return value is None or isinstance(value, str)
+    raise ValueError("unknown field kind " + repr(kind))
+
+
+class Message:
+    """Base of every message. Subclasses set TYPE and FIELDS: a tuple of (name, kind, default).
+
+    A field whose default is ``REQUIRED`` must be present on the wire.
+    """
+
+    TYPE = None
+    FIELDS = ()
+
+    def __init__(self, **values):
+        for name, kind, default in self.FIELDS:
+            if name in values:
+                setattr(self, name, values.pop(name))
+            elif default is REQUIRED:
+                raise TypeError(self.TYPE + " needs field " + name)
+            elif isinstance(default, (dict, list)):
+                setattr(self, name, type(default)())  # never share a mutable default
+            else:
+                setattr(self, name, default)
+        if values:
+            raise TypeError(self.TYPE + " has no field " + ", ".join(sorted(values)))
+
+    def to_wire(self):
+        wire = {"t": self.TYPE}
+        for name, kind, default in self.FIELDS:
+            wire[name] = getattr(self, name)
+        return wire
+
+    @classmethod
+    def from_wire(cls, wire):
+        values = {}
+        for name, kind, default in cls.FIELDS:
+            if name in wire:
+                value = wire[name]
+                if not _check(kind, value):
+                    raise ProtocolError(
+                        "bad_field",
+                        "field '%s' of a '%s' message must be %s" % (name, cls.TYPE, kind),
+                    )
+                values[name] = value
+            elif default is REQUIRED:
+                raise ProtocolError(
+                    "missing_field", "a '%s' message needs the field '%s'" % (cls.TYPE, name)
+                )
+        for name in wire:
+            if name != "t" and name not in values:
+                raise ProtocolError(
+                    "unknown_field", "a '%s' message has no field '%s'" % (cls.TYPE, name)
+                )
+        message = cls(**values)
+        message.validate()
+        return message
+
+    def validate(self):
+        """Checks beyond field kinds; raise ProtocolError."""
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.to_wire() == other.to_wire()
+
+    def __repr__(self):
+        return "%s(%s)" % (
+            type(self).__name__,
+            ", ".join("%s=%r" % (name, getattr(self, name)) for name, _, _ in self.FIELDS),
+        )
+
+
+class _Required:
+    def __repr__(self):
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+
+
+def _check_name(kind, value):
+    if not value or len(value) > MAX_NAME_LENGTH:
+        raise ProtocolError("bad_field", "%s must be 1 to %d characters" % (kind, MAX_NAME_LENGTH))
+
+
+# --- client -> server -------------------------------------------------------
+
+
+class Join(Message):
+    """Mount a view. ``html`` is what the page shows now in the view's root, so the
+    server patches from there instead of replacing the user's DOM."""
+
+    TYPE = "join"
+    FIELDS = (
+        ("ref", INT, REQUIRED),
+        ("view", STR, REQUIRED),  # the page's id for this view instance
+        ("name", STR, REQUIRED),  # the registered view name
+        ("token", STR, ""),  # signed mount grant from the server-rendered page
+        ("html", STR, ""),
+    )
+
+    def validate(self):
+        _check_name("view", self.view)
+        _check_name("name", self.name)
+
+
+class Event(Message):
+    """Call an event handler of a mounted view."""
+
+    TYPE = "event"
+    FIELDS = (
+        ("ref", INT, REQUIRED),
+        ("view", STR, REQUIRED),
+        ("handler", STR, REQUIRED),
+        ("params", DICT, {}),
+    )
+
+    def validate(self):
+        _check_name("view", self.view)
+        _check_name("handler", self.handler)
+        for key in self.params:
+            if not isinstance(key, str) or not key:
+                raise ProtocolError("bad_field", "params keys must be non-empty strings")
+
+
+class Leave(Message):
+    """Unmount a view."""
+
+    TYPE = "leave"
+    FIELDS = (("view", STR, REQUIRED),)
+
+
+class Ping(Message):
+    """Heartbeat from the client; the server answers with Pong."""
+
+    TYPE = "ping"
+    FIELDS = (("ref", INT, REQUIRED),)
+
+
+# --- server -> client -------------------------------------------------------
+
+
+class Rendered(Message):
+    """A view was mounted: the patch that turns the page's HTML into the server's render."""
+
+    TYPE = "rendered"
+    FIELDS = (
+        ("ref", INT, REQUIRED),
+        ("view", STR, REQUIRED),
+        ("ops", LIST, []),
+    )
+
+
+class Reply(Message):
+    """The answer to an event: the patch its re-render produced (possibly empty)."""
+
+    TYPE = "reply"
+    FIELDS = (
+        ("ref", OPT_INT, None),
+        ("view", STR, REQUIRED),
+        ("ops", LIST, []),
+    )
+
+
+class Error(Message):
+    """A refused message. The connection and the view's state are unchanged."""
+
+    TYPE = "error"
+    FIELDS = (
+        ("ref", OPT_INT, None),
+        ("view", OPT_STR, None),
+        ("code", STR, REQUIRED),
+        ("message", STR, REQUIRED),
+    )
+
+
+class Pong(Message):
+    """The server's answer to Ping."""
+
+    TYPE = "pong"
+    FIELDS = (("ref", INT, REQUIRED),)
+
+
+CLIENT_MESSAGES = (Join, Event, Leave, Ping)
+SERVER_MESSAGES = (Rendered, Reply, Error, Pong)
+
+
+def _by_type(classes):
+    table = {}
+    for cls in classes:
+        table[cls.TYPE] = cls
+    return table
+
+
+_CLIENT_TYPES = _by_type(CLIENT_MESSAGES)
+_SERVER_TYPES = _by_type(SERVER_MESSAGES)
+
+
+def encode(message):
+    """The JSON text of a message."""
+    return json.dumps(message.to_wire())
+
+
+def _decode(text, table, max_length):
+    if not isinstance(text, str):
+        raise ProtocolError("bad_frame", "frames must be JSON text")
+    if max_length is not None and len(text) > max_length:
+        raise ProtocolError("too_big", "frame of %d characters exceeds the limit of %d" % (len(text), max_length))
+    try:
+        wire = json.loads(text)
+    except ValueError:
+        raise ProtocolError("bad_json", "frame is not valid JSON")
+    if not isinstance(wire, dict):
+        raise ProtocolError("bad_frame", "a frame must be a JSON object")
+    kind = wire.get("t")
+    cls = table.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ProtocolError("unknown_type", "unknown message type %r" % (kind,))
+    return cls.from_wire(wire)
+
+
+def decode_client(text, max_length=None):
+    """Decode a frame sent by a browser. Raises ProtocolError."""
+    return _decode(text, _CLIENT_TYPES, max_length)
+
+
+def decode_server(text, max_length=None):
+    """Decode a frame sent by the server. Raises ProtocolError."""
+    return _decode(text, _SERVER_TYPES, max_length)

@@ -1,0 +1,36 @@
+"""The demo: the reconnection-resilient editor, with every kind of recoverable field."""
+
+import os
+import re
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from djreconnect_server.app import DJReconnect
+from djreconnect_server.demo.editor import EditorView
+from djreconnect_server.settings import Settings
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Used when DJRECONNECT_SECRET_KEY is not set. Fine for a demo on localhost only:
+# anyone who knows it can forge mount grants.
+DEMO_SECRET_KEY = "djreconnect-demo-secret-key-not-for-production"
+_BASE_HREF = re.compile(r'<base href="[^"]*">')
+
+
+def create_app(**settings):
+    """The demo backend; ``settings`` are passed to Settings."""
+    settings.setdefault("secret_key", os.environ.get("DJRECONNECT_SECRET_KEY", DEMO_SECRET_KEY))
+    live = DJReconnect(Settings(**settings), [TEMPLATES])
+    live.page("/", EditorView)
+    static_page = live.settings.node_modules_dir.parent / "index.html"
+
+    async def index_html(request: Request):
+        """The static include example, pointed at this backend."""
+        html = static_page.read_text(encoding="utf-8")
+        origin = str(request.base_url).rstrip("/")
+        return HTMLResponse(_BASE_HREF.sub('<base href="%s/">' % origin, html, count=1))
+
+    if static_page.is_file():
+        live.app.add_api_route("/index.html", index_html, methods=["GET"], response_class=HTMLResponse)
+    return live.app

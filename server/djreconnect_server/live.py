@@ -1,0 +1,106 @@
+"""One live connection's views: decode frames, mount, dispatch events, answer with patches.
+
+Transport-independent: the WebSocket and SSE endpoints feed frames in and send
+back what ``receive`` returns.
+"""
+
+import logging
+
+from djreconnect import protocol
+
+from djreconnect_server.diff import diff, parse_fragment, parse_render
+from djreconnect_server.views import HandlerError
+
+log = logging.getLogger("djreconnect")
+
+
+class ViewSession:
+    """A mounted view and its last render (what the page shows, as far as the server knows)."""
+
+    def __init__(self, view, templates):
+        self.view = view
+        self.templates = templates
+        self.last = None
+
+    def render(self):
+        return parse_render(self.templates.render(self.view))
+
+    def patch_from(self, page_html):
+        """Ops turning what the page shows into the current render."""
+        new = self.render()
+        ops = diff(parse_fragment(page_html), new)
+        self.last = new
+        return ops
+
+    def rerender(self):
+        new = self.render()
+        ops = diff(self.last, new)
+        self.last = new
+        return ops
+
+
+class LiveConnection:
+    """The server side of one client connection."""
+
+    def __init__(self, registry, templates, signer, settings, request):
+        self.registry = registry
+        self.templates = templates
+        self.signer = signer
+        self.settings = settings
+        self.request = request
+        self.sessions = {}
+
+    def _error(self, ref, view, code, message):
+        return protocol.encode(protocol.Error(ref=ref, view=view, code=code, message=message))
+
+    async def receive(self, text):
+        """Handle one inbound frame; returns the frames to send back (JSON text)."""
+        try:
+            message = protocol.decode_client(text, self.settings.max_frame_bytes)
+        except protocol.ProtocolError as error:
+            return [self._error(None, None, error.code, error.message)]
+        if isinstance(message, protocol.Ping):
+            return [protocol.encode(protocol.Pong(ref=message.ref))]
+        if isinstance(message, protocol.Join):
+            return [await self._join(message)]
+        if isinstance(message, protocol.Leave):
+            self.sessions.pop(message.view, None)
+            return []
+        return await self._event(message)
+
+    async def _join(self, join):
+        view_cls = self.registry.get(join.name)
+        if view_cls is None:
+            return self._error(join.ref, join.view, "unknown_view", "no view named %r" % (join.name,))
+        params = {}
+        if join.token:
+            params = self.signer.verify(join.token, join.name)
+            if params is None:
+                return self._error(join.ref, join.view, "bad_token", "the mount grant for %r is not valid" % (join.name,))
+        view = view_cls()
+        try:
+            view.mount(self.request, **params)
+            session = ViewSession(view, self.templates)
+            ops = session.patch_from(join.html)
+        except Exception:
+            log.exception("mounting %s failed", join.name)
+            return self._error(join.ref, join.view, "mount_failed", "mounting %r failed on the server" % (join.name,))
+        self.sessions[join.view] = session
+        return protocol.encode(protocol.Rendered(ref=join.ref, view=join.view, ops=ops))
+
+    async def _event(self, event):
+        session = self.sessions.get(event.view)
+        if session is None:
+            return [self._error(event.ref, event.view, "not_mounted", "view %r is not mounted" % (event.view,))]
+        try:
+            await session.view.handle_event(event.handler, event.params)
+        except HandlerError as error:
+            return [self._error(event.ref, event.view, error.code, error.message)]
+        except Exception:
+            log.exception("handler %s of %s failed", event.handler, type(session.view).__name__)
+            failed = self._error(event.ref, event.view, "handler_failed", "%s failed on the server" % (event.handler,))
+            # It may have changed state before failing: the page must still show that state.
+            update = protocol.Reply(ref=None, view=event.view, ops=session.rerender())
+            return [failed, protocol.encode(update)]
+        ops = session.rerender()
+        return [protocol.encode(protocol.Reply(ref=event.ref, view=event.view, ops=ops))]

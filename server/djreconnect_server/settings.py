@@ -1,0 +1,97 @@
+"""Backend settings: transport, timing, where the browser assets come from, limits."""
+
+import os
+from pathlib import Path
+
+from djreconnect import constants
+from djreconnect.backoff import Backoff
+
+# A checkout keeps npm's assets and the built wheel beside the packages.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+class Settings:
+    """Everything configurable about a djreconnect backend.
+
+    ``cdn_base_url``, when set, replaces the backend's own asset URLs: Pyodide is
+    loaded from ``{cdn}/pyodide/``, PyScript from ``{cdn}/pyscript/`` and the wheel
+    from ``{cdn}/wheels/`` (a mirror of the backend's layout under its prefix).
+    """
+
+    def __init__(
+        self,
+        secret_key,
+        transport=constants.TRANSPORT_WEBSOCKET,
+        backoff=None,
+        heartbeat_interval_ms=constants.DEFAULT_HEARTBEAT_INTERVAL_MS,
+        heartbeat_timeout_ms=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS,
+        prefix=constants.DEFAULT_PREFIX,
+        cdn_base_url=None,
+        public_url="",
+        allowed_origins=(),
+        max_frame_bytes=constants.DEFAULT_MAX_FRAME_BYTES,
+        node_modules_dir=None,
+        wheels_dir=None,
+    ):
+        if not isinstance(secret_key, str) or len(secret_key) < 16:
+            raise ValueError("secret_key must be a string of at least 16 characters")
+        if transport not in constants.TRANSPORTS:
+            raise ValueError("transport must be one of %s, not %r" % (", ".join(constants.TRANSPORTS), transport))
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ValueError("prefix must start with '/' and not end with one: %r" % (prefix,))
+        self.secret_key = secret_key
+        self.transport = transport
+        self.backoff = backoff if backoff is not None else Backoff()
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.heartbeat_timeout_ms = heartbeat_timeout_ms
+        self.prefix = prefix
+        self.cdn_base_url = cdn_base_url.rstrip("/") if cdn_base_url else None
+        self.public_url = public_url.rstrip("/")
+        self.allowed_origins = tuple(origin.rstrip("/") for origin in allowed_origins)
+        self.max_frame_bytes = max_frame_bytes
+        self.node_modules_dir = Path(
+            node_modules_dir or os.environ.get("DJRECONNECT_NODE_MODULES") or _CHECKOUT / "node_modules"
+        )
+        self.wheels_dir = Path(wheels_dir or os.environ.get("DJRECONNECT_WHEELS") or _CHECKOUT / "wheels")
+
+    @property
+    def pyodide_dir(self):
+        return self.node_modules_dir / "pyodide"
+
+    @property
+    def pyscript_dir(self):
+        return self.node_modules_dir / "@pyscript" / "core" / "dist"
+
+    def asset_base(self):
+        """Where assets are fetched from: the CDN, or the backend's prefix."""
+        return self.cdn_base_url or (self.public_url + self.prefix)
+
+    def wheel_file(self):
+        """The newest built browser wheel, or a clear error telling how to build it."""
+        wheels = sorted(self.wheels_dir.glob("djreconnect-*-py3-none-any.whl"))
+        if not wheels:
+            raise RuntimeError(
+                "no browser wheel in %s: build it with "
+                "`pip wheel --no-deps -w wheels browser` (the setup command does)" % self.wheels_dir
+            )
+        return wheels[-1]
+
+    def check_assets(self):
+        """Raise a clear error when npm's assets or the wheel are missing (served locally)."""
+        if self.cdn_base_url:
+            return
+        for needed in (self.pyodide_dir / "pyodide.mjs", self.pyscript_dir / "core.js"):
+            if not needed.is_file():
+                raise RuntimeError("missing %s: run `npm ci` (the setup command does)" % needed)
+        self.wheel_file()
+
+    def client_config(self):
+        """The runtime settings a page's include carries."""
+        return {
+            "url": self.public_url,
+            "prefix": self.prefix,
+            "transport": self.transport,
+            "backoff": self.backoff.to_dict(),
+            "heartbeat_interval_ms": self.heartbeat_interval_ms,
+            "heartbeat_timeout_ms": self.heartbeat_timeout_ms,
+        }

@@ -1,0 +1,74 @@
+"""Jinja2 rendering of views, and the include helper ``{{ djreconnect_scripts() }}``."""
+
+import json
+
+import jinja2
+from markupsafe import Markup, escape
+
+from djreconnect import constants
+
+RUNTIME_ENTRY = "from djreconnect.browser import main\nruntime = main()\n"
+
+
+def _script_json(value):
+    """JSON safe to put inside a <script> element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def include_html(settings, tokens):
+    """The PyScript include: loader, interpreter config, the wheel, the runtime's settings.
+
+    ``tokens`` maps view names on the page to their signed mount grants.
+    """
+    base = settings.asset_base()
+    wheel = settings.wheel_file().name if not settings.cdn_base_url else _cdn_wheel_name(settings)
+    pyscript_config = {
+        "interpreter": base + "/pyodide/pyodide.mjs",
+        "files": {base + "/wheels/" + wheel: "./*"},
+    }
+    runtime_config = settings.client_config()
+    runtime_config["tokens"] = tokens
+    return Markup(
+        '<link rel="stylesheet" href="{base}/pyscript/core.css">\n'
+        '<script type="module" src="{base}/pyscript/core.js"></script>\n'
+        '<script type="application/json" id="{config_id}">{runtime}</script>\n'
+        "<script type=\"py\" config='{pyscript}'>\n{entry}</script>"
+    ).format(
+        base=Markup(escape(base)),
+        config_id=constants.CONFIG_ELEMENT_ID,
+        runtime=Markup(_script_json(runtime_config)),
+        pyscript=json.dumps(pyscript_config),
+        entry=Markup(RUNTIME_ENTRY),
+    )
+
+
+def _cdn_wheel_name(settings):
+    from djreconnect import __version__
+
+    return "djreconnect-%s-py3-none-any.whl" % __version__
+
+
+class Templates:
+    """A Jinja2 environment for views, with the include helper as a global."""
+
+    def __init__(self, settings, directories):
+        self.settings = settings
+        self.environment = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(directory) for directory in directories]),
+            autoescape=jinja2.select_autoescape(default_for_string=True, default=True),
+            undefined=jinja2.StrictUndefined,
+        )
+        self.environment.globals["djreconnect_scripts"] = self._scripts
+
+    @jinja2.pass_context
+    def _scripts(self, context):
+        return include_html(self.settings, context.get("dj_tokens", {}))
+
+    def render(self, view, extra=None):
+        if not view.template_name:
+            raise RuntimeError("%s has no template_name" % type(view).__name__)
+        context = view.get_context()
+        context["dj_view_id"] = view.view_name
+        if extra:
+            context.update(extra)
+        return self.environment.get_template(view.template_name).render(context)

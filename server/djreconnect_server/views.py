@@ -1,0 +1,107 @@
+"""LiveView: server-side state, rendered by a Jinja2 template, changed by event handlers."""
+
+import inspect
+import json
+
+HANDLER_MARK = "_djreconnect_event_handler"
+
+
+def event_handler(name=None):
+    """Mark a method as callable from the browser (``@event_handler()``).
+
+    Only methods so marked can be invoked by a client; everything else on the
+    view, ``mount`` and ``render`` included, is refused.
+    """
+
+    def mark(function):
+        if name is not None and (not isinstance(name, str) or name.startswith("_")):
+            raise ValueError("an event handler name must be a public identifier: %r" % (name,))
+        setattr(function, HANDLER_MARK, name or function.__name__)
+        return function
+
+    if callable(name):  # used bare: @event_handler
+        function, name = name, None
+        return mark(function)
+    return mark
+
+
+class HandlerError(Exception):
+    """An event the view refuses. ``code`` is a short tag sent to the client."""
+
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+        self.message = message
+
+
+def _collect_handlers(cls):
+    handlers = {}
+    for klass in reversed(cls.__mro__):
+        for attribute, value in vars(klass).items():
+            public_name = getattr(value, HANDLER_MARK, None)
+            if public_name is not None and not attribute.startswith("_"):
+                handlers[public_name] = attribute
+    return handlers
+
+
+class LiveView:
+    """Base class of views. Subclasses set ``template_name``, implement ``mount`` and
+    mark event handlers with ``@event_handler()``. Public attributes set by them are the
+    view's state and the template's context."""
+
+    template_name = None
+    _handlers = {}
+    # The name pages and static includes mount the view by (``dj-view="..."``);
+    # defaults to the class name without a trailing "View", lower-cased.
+    view_name = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._handlers = _collect_handlers(cls)
+        if "view_name" not in vars(cls) or cls.view_name is None:
+            name = cls.__name__
+            if name.endswith("View") and len(name) > 4:
+                name = name[:-4]
+            cls.view_name = name.lower()
+
+    def mount(self, request, **kwargs):
+        """Set the initial state. ``request`` is the page request or the live connection."""
+
+    def get_context(self):
+        """The template's context: the view's public state, plus ``view``."""
+        context = self.state()
+        context["view"] = self
+        return context
+
+    def state(self):
+        """The view's public attributes (its state), as a new dict."""
+        return {key: value for key, value in vars(self).items() if not key.startswith("_")}
+
+    def state_json(self):
+        """The view's state as indented JSON (for debugging panels and the demo)."""
+        return json.dumps(self.state(), indent=2, sort_keys=True, default=repr)
+
+    @classmethod
+    def handler_names(cls):
+        return sorted(cls._handlers)
+
+    def find_handler(self, name):
+        """The bound handler called ``name``, or HandlerError if there is none."""
+        attribute = type(self)._handlers.get(name) if isinstance(name, str) else None
+        if attribute is None:
+            raise HandlerError(
+                "unknown_handler",
+                "%s has no event handler %r" % (type(self).__name__, name),
+            )
+        return getattr(self, attribute)
+
+    async def handle_event(self, name, params):
+        """Call handler ``name`` with ``params``; HandlerError for anything a client got wrong."""
+        handler = self.find_handler(name)
+        try:
+            inspect.signature(handler).bind(**params)
+        except TypeError as error:
+            raise HandlerError("bad_params", "%s: %s" % (name, error))
+        result = handler(**params)
+        if inspect.isawaitable(result):
+            await result
