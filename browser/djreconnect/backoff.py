@@ -7,6 +7,8 @@ the policy is a pure function and tests can drive it with a seeded generator.
 
 from djreconnect import constants
 
+_INFINITY = float("inf")
+
 
 class BackoffError(ValueError):
     """Backoff settings that cannot work."""
@@ -23,8 +25,9 @@ class Backoff:
         max_attempts=constants.DEFAULT_MAX_ATTEMPTS,
     ):
         for name, value in (("min_ms", min_ms), ("base_ms", base_ms), ("max_ms", max_ms)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise BackoffError("%s must be a number >= 0, not %r" % (name, value))
+            # Written so that NaN fails too; an infinite delay is no delay to setTimeout.
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < _INFINITY:
+                raise BackoffError("%s must be a finite number >= 0, not %r" % (name, value))
         if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
             raise BackoffError("max_attempts must be an integer >= 1, not %r" % (max_attempts,))
         if max_ms < min_ms:

@@ -56,7 +56,9 @@ class Runtime:
         self.window = window
         self.document = window.document
         self.config = config
-        self.url = websocket_url(config.get("url") or window.location.origin, config.get("prefix", constants.DEFAULT_PREFIX))
+        # No URL configured: the backend is where the page (or its <base href>) points.
+        backend = config.get("url") or js.URL.new(self.document.baseURI).origin
+        self.url = websocket_url(backend, config.get("prefix", constants.DEFAULT_PREFIX))
         self.client = Client(settings_from_config(config), random=js.Math.random)
         self.owner = ProxyOwner()  # listeners and timers of the page's lifetime
         self.transport = None

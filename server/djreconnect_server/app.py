@@ -5,7 +5,7 @@ import mimetypes
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
@@ -14,7 +14,7 @@ from djreconnect import constants, protocol
 
 from djreconnect_server.live import LiveConnection
 from djreconnect_server.signing import MountSigner
-from djreconnect_server.templating import Templates
+from djreconnect_server.templating import Templates, pyscript_config
 from djreconnect_server.views import LiveView
 
 log = logging.getLogger("djreconnect")
@@ -45,6 +45,7 @@ class DJReconnect:
         self.app = app if app is not None else FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
         prefix = settings.prefix
         self.app.add_api_websocket_route(prefix + constants.PATH_WEBSOCKET, self.websocket)
+        self.app.add_api_route(prefix + "/pyscript.json", self.pyscript_json, methods=["GET"])
         if not settings.cdn_base_url:
             self.app.mount(prefix + "/pyodide", _public_assets(settings.pyodide_dir), name="djreconnect-pyodide")
             self.app.mount(prefix + "/pyscript", _public_assets(settings.pyscript_dir), name="djreconnect-pyscript")
@@ -77,6 +78,12 @@ class DJReconnect:
         view.mount(request, **params)
         tokens = {view_cls.view_name: self.signer.sign(view_cls.view_name, params)}
         return self.templates.render(view, {"dj_tokens": tokens})
+
+    async def pyscript_json(self, request: Request):
+        """PyScript's config with absolute URLs, for static pages on other origins
+        (PyScript resolves the URLs in its config against the page, not the backend)."""
+        base = self.settings.cdn_base_url or str(request.base_url).rstrip("/") + self.settings.prefix
+        return JSONResponse(pyscript_config(self.settings, base), headers={"Access-Control-Allow-Origin": "*"})
 
     # --- the live connection ------------------------------------------------------
 

@@ -18,6 +18,12 @@ from djreconnect.patch import OP_ATTR, OP_SPLICE, OP_TEXT
 TEXT = "-text"
 COMMENT = "-comment"
 _DOCUMENT = "<!DOCTYPE html><html><head></head><body>%s</body></html>"
+# Elements whose content is not child nodes a path can walk into (a template's
+# content is a separate fragment) or is raw text a fragment parse would read as
+# markup: they are replaced whole when their content changes.
+_WHOLE = frozenset(("template", "script", "style", "xmp", "iframe", "noembed", "noframes", "noscript"))
+# Elements whose first newline the HTML parser drops; the serializer does not put it back.
+_NEWLINE_EATERS = ("pre", "textarea", "listing")
 
 
 class Fragment:
@@ -70,6 +76,8 @@ def _same(old, new):
         return False
     if tag == TEXT or tag == COMMENT:
         return True
+    if tag in _WHOLE and old.html != new.html:
+        return False
     old_attrs = old.attributes
     new_attrs = new.attributes
     return old_attrs.get("id") == new_attrs.get("id") and old_attrs.get(constants.ATTR_KEY) == new_attrs.get(
@@ -87,6 +95,22 @@ def _text_of(node):
     if node.tag == COMMENT:
         return node.comment_content
     return node.text_content
+
+
+def _html(node):
+    """The HTML of ``node`` that a fragment parse turns back into ``node``."""
+    html = node.html
+    tag = node.tag
+    if tag in (TEXT, COMMENT, "template") or not any("<" + eater in html for eater in _NEWLINE_EATERS):
+        return html
+    end = "</%s>" % tag
+    if not html.endswith(end):  # a void element
+        return html
+    children = _children(node)
+    inner = "".join(_html(child) for child in children)
+    if tag in _NEWLINE_EATERS and children and children[0].tag == TEXT and _text_of(children[0]).startswith("\n"):
+        inner = "\n" + inner
+    return html[: html.index(">") + 1] + inner + end
 
 
 def diff_nodes(old, new, path, ops):
@@ -137,7 +161,7 @@ def diff_children(old, new, path, ops):
     removed = old_count - prefix - suffix
     added = new[prefix:new_count - suffix]
     if removed or added:
-        ops.append([OP_SPLICE, path, prefix, removed, "".join(node.html for node in added)])
+        ops.append([OP_SPLICE, path, prefix, removed, "".join(_html(node) for node in added)])
     for index in range(prefix - 1, -1, -1):
         diff_nodes(old[index], new[index], path + [index], ops)
 

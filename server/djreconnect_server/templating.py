@@ -15,17 +15,26 @@ def _script_json(value):
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def pyscript_config(settings, base):
+    """PyScript's config: the interpreter and the wheel to unpack, under asset URL ``base``."""
+    if settings.cdn_base_url:
+        from djreconnect import __version__
+
+        wheel = "djreconnect-%s-py3-none-any.whl" % __version__
+    else:
+        wheel = settings.wheel_file().name
+    return {
+        "interpreter": base + "/pyodide/pyodide.mjs",
+        "files": {base + "/wheels/" + wheel: "./*"},
+    }
+
+
 def include_html(settings, tokens):
     """The PyScript include: loader, interpreter config, the wheel, the runtime's settings.
 
     ``tokens`` maps view names on the page to their signed mount grants.
     """
     base = settings.asset_base()
-    wheel = settings.wheel_file().name if not settings.cdn_base_url else _cdn_wheel_name(settings)
-    pyscript_config = {
-        "interpreter": base + "/pyodide/pyodide.mjs",
-        "files": {base + "/wheels/" + wheel: "./*"},
-    }
     runtime_config = settings.client_config()
     runtime_config["tokens"] = tokens
     return Markup(
@@ -37,15 +46,9 @@ def include_html(settings, tokens):
         base=Markup(escape(base)),
         config_id=constants.CONFIG_ELEMENT_ID,
         runtime=Markup(_script_json(runtime_config)),
-        pyscript=json.dumps(pyscript_config),
+        pyscript=json.dumps(pyscript_config(settings, base)),
         entry=Markup(RUNTIME_ENTRY),
     )
-
-
-def _cdn_wheel_name(settings):
-    from djreconnect import __version__
-
-    return "djreconnect-%s-py3-none-any.whl" % __version__
 
 
 class Templates:

@@ -1,0 +1,42 @@
+"""Browser-suite fixtures: a real demo server process, one booted page per module,
+and a guard that fails a test whose page reaches off 127.0.0.1."""
+
+import pytest
+
+from support import DemoServer, Guard, wait_connected
+
+
+@pytest.fixture(scope="module")
+def server_flags():
+    """Extra ``djreconnect demo`` flags for a module's server; modules override this."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def server(server_flags):
+    demo = DemoServer(*server_flags).start()
+    yield demo
+    demo.stop()
+
+
+@pytest.fixture(scope="module")
+def guard():
+    return Guard()
+
+
+@pytest.fixture(scope="module")
+def live_page(browser, server, guard):
+    """The demo page, booted once for the module (Pyodide takes seconds)."""
+    context = browser.new_context()
+    page = context.new_page()
+    guard.attach(page)
+    page.goto(server.url + "/")
+    wait_connected(page)
+    yield page
+    context.close()
+
+
+@pytest.fixture(autouse=True)
+def _guarded(request, guard):
+    yield
+    guard.check()
