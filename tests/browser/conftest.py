@@ -3,7 +3,12 @@ and a guard that fails a test whose page reaches off 127.0.0.1."""
 
 import pytest
 
-from support import DemoServer, Guard, wait_connected
+from support import DemoServer, Guard, ensure_fresh_wheel, wait_connected
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_wheel():
+    ensure_fresh_wheel()
 
 
 @pytest.fixture(scope="module")

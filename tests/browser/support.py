@@ -105,3 +105,24 @@ def wait_server_state(page, predicate, timeout=10.0):
             return state
         page.wait_for_timeout(25)
     raise AssertionError("server state never matched; last seen: %r" % (state,))
+
+
+def ensure_fresh_wheel():
+    """Rebuild the browser wheel when it does not hold the package's current source,
+    so the suite never tests yesterday's runtime."""
+    import zipfile
+
+    package = CHECKOUT / "browser" / "djreconnect"
+    wheels = sorted((CHECKOUT / "wheels").glob("djreconnect-*-py3-none-any.whl"))
+    if wheels:
+        with zipfile.ZipFile(wheels[-1]) as wheel:
+            packed = {name: wheel.read(name) for name in wheel.namelist() if name.startswith("djreconnect/")}
+        current = {"djreconnect/" + path.name: path.read_bytes() for path in package.glob("*.py")}
+        if packed == current:
+            return
+    for stale in wheels:
+        stale.unlink()
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(CHECKOUT / "wheels"), str(CHECKOUT / "browser")],
+        check=True,
+    )
