@@ -11,15 +11,20 @@ from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT,
 from djreconnect.connection import TIMERS, Settings
 from djreconnect.dom import (
     PageDom,
-    field_value,
+    describe,
     form_params,
     install_banner_css,
+    recovery_snapshot,
+    reset_unrecovered,
+    restore_user_input,
+    save_user_input,
     show_status,
     value_params,
     view_root,
 )
 from djreconnect.jsbridge import ProxyOwner, is_null, js, to_js_object
 from djreconnect.patch import PatchError, apply_ops
+from djreconnect.recovery import event_params
 from djreconnect.transports import WebSocketTransport, websocket_url
 
 # Delegated DOM events: DOM event name -> (attribute that names the handler, kind).
@@ -178,9 +183,10 @@ class Runtime:
             else:
                 if kind == KIND_CLICK and element.nodeName == "A":
                     event.preventDefault()
-                params = value_params(element)
-                if kind != KIND_CLICK:
-                    params["value"] = field_value(element)
+                if kind == KIND_CLICK:
+                    params = value_params(element)
+                else:
+                    params = event_params(describe(element))
                 disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
             self._push(view.djViewId, kind, element.getAttribute(attribute), params, disable)
 
@@ -205,6 +211,11 @@ class Runtime:
                 self.transport.send(effect.frame)
             elif kind is effects.ApplyPatch:
                 self._apply(effect)
+            elif kind is effects.Recover:
+                element = self.view_elements[effect.view]
+                if effect.remount:
+                    reset_unrecovered(element)
+                self._run(self.client.recovered(self._now(), effect.view, recovery_snapshot(element)))
             elif kind is effects.EventDone:
                 self._enable(effect.view, effect.ref)
             elif kind is effects.StartTimer:
@@ -239,10 +250,15 @@ class Runtime:
         element = self.view_elements.get(effect.view)
         if element is None:
             return
+        root = view_root(element)
+        # A remount's render moves defaults; what the user typed stays.
+        saved = save_user_input(root) if effect.mount and effect.ops else None
         try:
-            apply_ops(effect.ops, PageDom(self.document, effect.mount), view_root(element))
+            apply_ops(effect.ops, PageDom(self.document, effect.mount), root)
         except PatchError as error:
             self._report(effect.view, "bad_patch", str(error))
+        if saved:
+            restore_user_input(saved)
 
     def _enable(self, view_id, ref):
         for element in self.disabled.pop((view_id, ref), ()):

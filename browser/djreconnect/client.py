@@ -5,9 +5,9 @@ into effects (open, send, apply a patch, show status). The browser adapter feeds
 it and carries out what it returns; tests drive it with a fake clock.
 """
 
-from djreconnect import constants, protocol
+from djreconnect import constants, protocol, recovery
 from djreconnect.connection import CONNECTED, CONNECTING, RECONNECTING, Connection, Settings
-from djreconnect.effects import ApplyPatch, EventDone, ReportError, Send
+from djreconnect.effects import ApplyPatch, EventDone, Recover, ReportError, Send
 
 # Kinds of DOM events.
 KIND_CLICK = "click"
@@ -27,6 +27,8 @@ class View:
         self.name = name
         self.token = token
         self.joined = False
+        self.recovering = False  # mounted, recovery events not yet sent
+        self.mounts = 0
         self.join_ref = None
         self.in_flight = []  # refs of events sent and not yet answered
 
@@ -131,6 +133,7 @@ class Client:
         for view_id in self.view_order:
             view = self.views[view_id]
             view.joined = False
+            view.recovering = False
             view.join_ref = None
             for ref in view.in_flight:
                 effects.append(EventDone(view_id, ref))
@@ -163,8 +166,11 @@ class Client:
             if view is None or message.ref != view.join_ref:
                 return effects
             view.joined = True
+            view.recovering = True
+            view.mounts += 1
             effects.append(ApplyPatch(view.id, message.ops, True, None))
-            return effects + self._flush_queue(view.id)
+            effects.append(Recover(view.id, view.mounts > 1))
+            return effects
         if isinstance(message, protocol.Reply):
             if view is None or not view.joined:
                 return effects
@@ -196,7 +202,7 @@ class Client:
             return [ReportError(view_id, "unknown_view", "no view %r on this page" % (view_id,))]
         if ref is None:
             ref = self._ref()
-        if self.connection.state == CONNECTED and view.joined:
+        if self.connection.state == CONNECTED and view.joined and not view.recovering:
             return self._send_event(view, handler, params, ref)
         if kind not in QUEUED_KINDS:
             return [EventDone(view_id, ref)]
@@ -212,6 +218,19 @@ class Client:
             ]
         self.queue.append(QueuedEvent(view_id, kind, handler, params, ref))
         return []
+
+    def recovered(self, now, view_id, snapshot):
+        """The page's recovery snapshot of a freshly mounted view (see ``recovery``):
+        send what brings the server's state to what the page shows, then the clicks
+        and submits kept while disconnected, in order."""
+        view = self.views.get(view_id)
+        if view is None or not view.recovering or self.connection.state != CONNECTED:
+            return []
+        view.recovering = False
+        effects = []
+        for handler, params in recovery.recovery_events(snapshot, view.mounts > 1):
+            effects.extend(self._send_event(view, handler, params, self._ref()))
+        return effects + self._flush_queue(view_id)
 
     def _send_event(self, view, handler, params, ref):
         view.in_flight.append(ref)

@@ -3,7 +3,7 @@
 Stateless functions over the page; the few DOM calls each makes are the point.
 """
 
-from djreconnect import constants
+from djreconnect import constants, recovery
 from djreconnect.jsbridge import is_null, js
 
 FORM_FIELDS = ("INPUT", "SELECT", "TEXTAREA")
@@ -44,6 +44,11 @@ class PageDom:
         return None if is_null(found) else found
 
     def set_attribute(self, node, name, value):
+        if self.mount and name == "value" and _keeps_own_value(node):
+            # A hidden field's value *is* its attribute: a remount must not overwrite
+            # it. Remember the server's value for recovery to compare against.
+            node.djServerValue = value
+            return
         node.setAttribute(name, value)
         if self._syncs(node):
             if name == "value" and node.nodeName == "INPUT" and node.type not in ("checkbox", "radio"):
@@ -80,6 +85,124 @@ class PageDom:
             node.insertBefore(template.content, None if is_null(before) else before)
 
 
+def _keeps_own_value(node):
+    """Hidden fields that take part in recovery (the page writes them, not the user)."""
+    if node.nodeName != "INPUT" or node.type != "hidden":
+        return False
+    return (
+        node.hasAttribute(constants.ATTR_CHANGE)
+        or node.hasAttribute(constants.ATTR_INPUT)
+        or not is_null(node.closest("[" + constants.ATTR_AUTO_RECOVER + "]"))
+    )
+
+
+def _server_value(field):
+    """The value the last mount's render gave a hidden field (see PageDom), once."""
+    value = getattr(field, "djServerValue", None)
+    if is_null(value):
+        return field.defaultValue
+    js.Reflect.deleteProperty(field, "djServerValue")
+    return value
+
+
+def _live_state(field, kind):
+    """A field's live state: checked, the list of selected values, or its value."""
+    if kind in ("checkbox", "radio"):
+        return bool(field.checked)
+    if kind in ("select-one", "select-multiple"):
+        options = field.options
+        return [options.item(i).value for i in range(options.length) if options.item(i).selected]
+    return field.value
+
+
+def _modified(field, kind):
+    """Whether the live state differs from the defaults of the last render."""
+    if kind in ("checkbox", "radio"):
+        return bool(field.checked) != bool(field.defaultChecked)
+    if kind in ("select-one", "select-multiple"):
+        options = field.options
+        for position in range(options.length):
+            option = options.item(position)
+            if bool(option.selected) != bool(option.defaultSelected):
+                return True
+        return False
+    return field.value != field.defaultValue
+
+
+def _takes_part_in_recovery(field):
+    if field.hasAttribute(constants.ATTR_NO_RECOVER):
+        return False
+    return (
+        field.hasAttribute(constants.ATTR_CHANGE)
+        or field.hasAttribute(constants.ATTR_INPUT)
+        or not is_null(field.closest("[" + constants.ATTR_AUTO_RECOVER + "]"))
+    )
+
+
+def save_user_input(root):
+    """The live state a remount's render must not overwrite, before its patch.
+
+    Fields that take part in recovery keep everything the page showed: recovery then
+    sends it to the fresh view. Other fields keep what the user changed since the last
+    render (their own edits); untouched ones follow the server. Hidden fields are
+    handled by PageDom, dj-no-recover fields by ``reset_unrecovered``.
+    """
+    saved = []
+    fields = root.querySelectorAll("input, select, textarea")
+    for index in range(fields.length):
+        field = fields.item(index)
+        kind = field.type
+        if kind in ("hidden", "file", "submit", "button", "reset", "image"):
+            continue
+        if _takes_part_in_recovery(field) or _modified(field, kind):
+            saved.append((field, kind, _live_state(field, kind)))
+    return saved
+
+
+def reset_unrecovered(view_element):
+    """After a remount, ``dj-no-recover`` fields show the fresh view's defaults: their
+    stale content is neither replayed nor left on screen disagreeing with the server."""
+    fields = view_element.querySelectorAll("[" + constants.ATTR_NO_RECOVER + "]")
+    for index in range(fields.length):
+        field = fields.item(index)
+        kind = field.type
+        if field.nodeName not in FORM_FIELDS or kind in ("hidden", "file"):
+            continue
+        if kind in ("checkbox", "radio"):
+            field.checked = field.defaultChecked
+        elif kind in ("select-one", "select-multiple"):
+            options = field.options
+            for position in range(options.length):
+                option = options.item(position)
+                option.selected = option.defaultSelected
+        else:
+            field.value = field.defaultValue
+
+
+def restore_user_input(saved):
+    """Put back what ``save_user_input`` saw, on the fields still in the page."""
+    checks = []
+    for field, kind, value in saved:
+        if not field.isConnected:
+            continue
+        if kind in ("checkbox", "radio"):
+            checks.append((field, value))
+        elif kind in ("select-one", "select-multiple"):
+            options = field.options
+            for position in range(options.length):
+                option = options.item(position)
+                option.selected = option.value in value
+        elif field.value != value:
+            field.value = value
+    # Unchecking first: checking a radio unchecks the rest of its group.
+    for field, value in checks:
+        if not value:
+            field.checked = False
+    for field, value in checks:
+        if value:
+            field.checked = True
+
+
 def view_root(view_element):
     """The element a view's render fills: its ``[dj-root]`` if it has one, else itself."""
     root = view_element.querySelector("[" + constants.ATTR_ROOT + "]")
@@ -98,20 +221,94 @@ def value_params(element):
     return params
 
 
-def field_value(field):
-    """What a change or input on ``field`` reports: text, checked state, the checked
-    radio of its group, or the list of selected options."""
-    kind = field.type
-    if kind == "checkbox":
-        return bool(field.checked)
-    if kind == "radio":
-        form = field.form
-        scope = form if not is_null(form) else field.ownerDocument
-        checked = scope.querySelector('input[type="radio"][name="%s"]:checked' % field.name.replace('"', '\\"'))
-        return None if is_null(checked) else checked.value
-    if kind == "select-multiple":
-        return [option.value for option in field.selectedOptions]
-    return field.value
+def _data_params(element):
+    """``data-*`` attributes as params, ``data-page`` becoming ``page``."""
+    params = {}
+    prefix = constants.ATTR_DATA_PREFIX
+    for name in element.getAttributeNames():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            params[name[len(prefix):].replace("-", "_")] = element.getAttribute(name)
+    return params
+
+
+def _select_values(select, default):
+    values = []
+    options = select.options
+    for index in range(options.length):
+        option = options.item(index)
+        if option.defaultSelected if default else option.selected:
+            values.append(option.value)
+    return values
+
+
+def describe(element, container=None):
+    """The facts recovery and events need about one element (see ``djreconnect.recovery``)."""
+    tag = element.nodeName
+    record = {
+        "tag": tag,
+        "name": element.getAttribute("name") or "",
+        "input": element.getAttribute(constants.ATTR_INPUT),
+        "change": element.getAttribute(constants.ATTR_CHANGE),
+        "params": value_params(element),
+        "disabled": bool(getattr(element, "disabled", False)),
+        "no_recover": element.hasAttribute(constants.ATTR_NO_RECOVER),
+        "container": container,
+    }
+    for key in ("input", "change"):
+        if is_null(record[key]):
+            record[key] = None
+    if tag not in FORM_FIELDS:
+        return record
+    kind = element.type
+    record["type"] = kind
+    if kind in ("checkbox", "radio"):
+        record["value"] = element.value
+        record["checked"] = bool(element.checked)
+        record["default_checked"] = bool(element.defaultChecked)
+    elif kind == "select-multiple":
+        record["value"] = _select_values(element, False)
+        record["default"] = _select_values(element, True)
+    elif kind == "select-one":
+        record["value"] = element.value
+        chosen = _select_values(element, True)
+        if chosen:
+            record["default"] = chosen[-1]  # the last option[selected] wins, as in the browser
+        else:
+            first = element.options.item(0)
+            record["default"] = "" if is_null(first) else first.value
+    else:
+        record["value"] = element.value
+        record["default"] = _server_value(element) if kind == "hidden" else element.defaultValue
+    return record
+
+
+def recovery_snapshot(view_element):
+    """Records of a view's recoverable fields and auto-recover containers, in document
+    order, from one query. Elements of nested views are left to those views."""
+    elements = view_element.querySelectorAll(recovery.RECOVERY_SELECTOR)
+    view_selector = "[" + constants.ATTR_VIEW + "]"
+    auto_selector = "[" + constants.ATTR_AUTO_RECOVER + "]"
+    snapshot = []
+    containers = 0
+    for position in range(elements.length):
+        element = elements.item(position)
+        if element != view_element and element.closest(view_selector) != view_element:
+            continue
+        container = None
+        if not is_null(element.parentElement):
+            enclosing = element.parentElement.closest(auto_selector)
+            if not is_null(enclosing) and view_element.contains(enclosing):
+                container = enclosing.djRecoverIndex
+        record = describe(element, container)
+        handler = element.getAttribute(constants.ATTR_AUTO_RECOVER)
+        if not is_null(handler) and handler:
+            containers += 1
+            element.djRecoverIndex = containers
+            params = _data_params(element)
+            params.update(record["params"])
+            record.update(auto=handler, index=containers, params=params)
+        snapshot.append(record)
+    return snapshot
 
 
 def form_params(form):

@@ -68,6 +68,13 @@ class ApplyPatch(Effect):
     FIELDS = ("view", "ops", "mount", "ref")
 
 
+class Recover(Effect):
+    """View ``view`` is mounted: take its recovery snapshot and pass it to
+    ``Client.recovered``. ``remount`` is false on the page's first mount."""
+
+    FIELDS = ("view", "remount")
+
+
 class EventDone(Effect):
     """The event ``ref`` of view ``view`` is answered or abandoned: undo dj-disable-with."""
 
