@@ -198,10 +198,13 @@ class Client:
     def push_event(self, now, view_id, kind, handler, params, ref=None):
         """The user triggered ``handler`` on view ``view_id``. Returns effects."""
         view = self.views.get(view_id)
-        if view is None:
-            return [ReportError(view_id, "unknown_view", "no view %r on this page" % (view_id,))]
         if ref is None:
             ref = self._ref()
+        if view is None:
+            return [
+                EventDone(view_id, ref),
+                ReportError(view_id, "unknown_view", "no view %r on this page" % (view_id,)),
+            ]
         if self.connection.state == CONNECTED and view.joined and not view.recovering:
             return self._send_event(view, handler, params, ref)
         if kind not in QUEUED_KINDS:

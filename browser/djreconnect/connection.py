@@ -48,8 +48,9 @@ class Settings:
             ("heartbeat_timeout_ms", heartbeat_timeout_ms),
             ("connect_timeout_ms", connect_timeout_ms),
         ):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ValueError("%s must be a number > 0, not %r" % (name, value))
+            # Written so that NaN fails too; setTimeout runs an infinite delay at once.
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
+                raise ValueError("%s must be a finite number > 0, not %r" % (name, value))
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self.connect_timeout_ms = connect_timeout_ms
@@ -72,6 +73,7 @@ class Connection:
         self.generation = 0  # of the newest transport
         self.reason = ""  # why the connection failed
         self.last_received = None
+        self.ping_sent = None  # when the last heartbeat ping went out
         self.pings = 0
         self.connects = 0  # times the connection has opened
 
@@ -115,7 +117,7 @@ class Connection:
 
     def disconnect(self, now):
         """Close on purpose: no reconnection, no reconnection UI."""
-        if self.state in (IDLE, DISCONNECTED):
+        if self.state == DISCONNECTED:
             return []
         effects = self._cancel_timers()
         effects.append(CloseTransport(constants.CLOSE_NORMAL, "disconnected"))
@@ -173,14 +175,16 @@ class Connection:
         elif key == TIMER_HEARTBEAT:
             if self.state == CONNECTED:
                 self.pings += 1
+                self.ping_sent = now
                 return [
                     Send(self.ping_frame(self.pings)),
                     StartTimer(TIMER_PONG, self.settings.heartbeat_timeout_ms),
                 ]
         elif key == TIMER_PONG:
             if self.state == CONNECTED:
-                silent = now - self.last_received
-                if silent >= self.settings.heartbeat_timeout_ms:
+                # Any frame since the ping answers it, however late this timer fires
+                # (background tabs throttle timers).
+                if self.ping_sent is not None and self.last_received < self.ping_sent:
                     return self._drop(now, "no answer to the heartbeat")
                 return [StartTimer(TIMER_HEARTBEAT, self.settings.heartbeat_interval_ms)]
         return []

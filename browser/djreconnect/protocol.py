@@ -254,6 +254,8 @@ def _decode(text, table, max_length):
         wire = json.loads(text)
     except ValueError:
         raise ProtocolError("bad_json", "frame is not valid JSON")
+    except RuntimeError:  # RecursionError: nested deeper than the parser can go
+        raise ProtocolError("bad_json", "frame is nested too deeply")
     if not isinstance(wire, dict):
         raise ProtocolError("bad_frame", "a frame must be a JSON object")
     kind = wire.get("t")

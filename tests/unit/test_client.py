@@ -1,0 +1,644 @@
+"""Client core: joins, patches, replies and errors, the offline event queue, drops, bad frames."""
+
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from djreconnect import protocol
+from djreconnect.backoff import Backoff
+from djreconnect.client import Client
+from djreconnect.connection import (
+    CONNECTED,
+    CONNECTING,
+    DISCONNECTED,
+    FAILED,
+    IDLE,
+    RECONNECTING,
+    TIMER_HEARTBEAT,
+    TIMER_PONG,
+    TIMER_RETRY,
+    Settings,
+)
+from djreconnect.effects import (
+    ApplyPatch,
+    CancelTimer,
+    EventDone,
+    OpenTransport,
+    Recover,
+    ReportError,
+    Send,
+    ShowStatus,
+    StartTimer,
+)
+
+VIEWS = (("v1", "app.Counter", "tok-1"), ("v2", "app.Search", ""))
+OPS = [["attr", [0], "class", "on"]]
+
+
+def of(effects, cls):
+    return [e for e in effects if isinstance(e, cls)]
+
+
+class Page:
+    """A client plus what the browser adapter and the server would do around it."""
+
+    def __init__(self, views=VIEWS, queue_limit=50, seed=5, conn_settings=None, auto_recover=True):
+        self.auto_recover = auto_recover  # answer Recover at once, as the browser adapter does
+        self.snapshots = {}  # view -> the recovery snapshot the page would take
+        self.client = Client(conn_settings, random=random.Random(seed).random, queue_limit=queue_limit)
+        for view_id, name, token in views:
+            self.client.add_view(view_id, name, token)
+        self.now = 0
+        self.timers = {}
+        self.gen = None
+        self.sent = []  # every message the client sent, decoded with the server's decoder
+        self.join_refs = {}  # view -> ref of its latest Join
+        self.done = Counter()  # (view, ref) -> EventDone count
+
+    def run(self, effects):
+        out = []
+        for effect in effects:
+            out.append(effect)
+            if isinstance(effect, Recover) and self.auto_recover:
+                snapshot = self.snapshots.get(effect.view, [])
+                out.extend(self.run(self.client.recovered(self.now, effect.view, snapshot)))
+            elif isinstance(effect, StartTimer):
+                self.timers[effect.key] = self.now + effect.delay_ms
+            elif isinstance(effect, CancelTimer):
+                self.timers.pop(effect.key, None)
+            elif isinstance(effect, OpenTransport):
+                self.gen = effect.generation
+            elif isinstance(effect, Send):
+                message = protocol.decode_client(effect.frame)
+                self.sent.append(message)
+                if isinstance(message, protocol.Join):
+                    self.join_refs[message.view] = message.ref
+            elif isinstance(effect, EventDone):
+                self.done[(effect.view, effect.ref)] += 1
+        return out
+
+    def tick(self, ms=10):
+        self.now += ms
+        return self
+
+    # inputs
+    def start(self):
+        return self.run(self.client.start(self.now))
+
+    def opened(self, roots=None, gen=None):
+        return self.run(self.client.opened(self.now, self.gen if gen is None else gen, roots or {}))
+
+    def closed(self, code=1006, gen=None):
+        return self.run(self.client.closed(self.now, self.gen if gen is None else gen, code))
+
+    def frame(self, message, gen=None):
+        text = message if isinstance(message, str) else protocol.encode(message)
+        return self.run(self.client.frame(self.now, self.gen if gen is None else gen, text))
+
+    def fire(self, key):
+        self.now = max(self.now, self.timers.pop(key))
+        return self.run(self.client.timer(self.now, key))
+
+    def push(self, view, kind, handler, params=None, ref=None):
+        return self.run(self.client.push_event(self.now, view, kind, handler, params or {}, ref))
+
+    def disconnect(self):
+        return self.run(self.client.disconnect(self.now))
+
+    def went_offline(self):
+        return self.run(self.client.went_offline(self.now))
+
+    # the server's side
+    def rendered(self, view, ops=OPS, ref=None):
+        return self.frame(protocol.Rendered(ref=self.join_refs[view] if ref is None else ref, view=view, ops=ops))
+
+    def reply(self, view, ref, ops=OPS):
+        return self.frame(protocol.Reply(ref=ref, view=view, ops=ops))
+
+    def events(self, view=None):
+        return [m for m in self.sent if isinstance(m, protocol.Event) and (view is None or m.view == view)]
+
+    def joins(self):
+        return [m for m in self.sent if isinstance(m, protocol.Join)]
+
+    @property
+    def state(self):
+        return self.client.state
+
+
+def live(**kwargs):
+    """A page connected with every view mounted."""
+    page = Page(**kwargs)
+    page.start()
+    page.tick().opened({"v1": "<p>1</p>", "v2": "<p>2</p>"})
+    for view_id in page.client.view_order:
+        page.rendered(view_id)
+    assert page.state == CONNECTED
+    return page
+
+
+def reconnect(page, roots=None):
+    """Wait out the retry delay and open again (views not yet mounted)."""
+    page.fire(TIMER_RETRY)
+    return page.tick().opened(roots or {})
+
+
+# --- construction ----------------------------------------------------------------
+
+
+def test_a_client_needs_a_random_source():
+    with pytest.raises(ValueError):
+        Client()
+
+
+def test_a_view_is_added_once():
+    client = Client(random=random.random)
+    client.add_view("v1", "app.A")
+    with pytest.raises(ValueError):
+        client.add_view("v1", "app.B")
+
+
+def test_state_follows_the_connection():
+    page = Page()
+    assert page.state == IDLE
+    page.start()
+    assert page.state == CONNECTING
+    page.opened()
+    assert page.state == CONNECTED
+
+
+# --- joins and mounts -------------------------------------------------------------
+
+
+def test_opened_joins_every_view_in_order_with_its_html():
+    page = Page(views=(("b", "app.B", "tb"), ("a", "app.A", "ta"), ("c", "app.C", "")))
+    page.start()
+    page.opened({"a": "<p>a</p>", "b": "<div>b</div>"})
+    joins = page.joins()
+    assert [j.view for j in joins] == ["b", "a", "c"]  # the order views were added
+    assert [(j.name, j.token, j.html) for j in joins] == [
+        ("app.B", "tb", "<div>b</div>"),
+        ("app.A", "ta", "<p>a</p>"),
+        ("app.C", "", ""),  # no html given: empty
+    ]
+    assert len({j.ref for j in joins}) == 3
+
+
+def test_a_stale_opened_sends_no_join():
+    page = Page()
+    page.start()
+    assert page.opened(gen=page.gen + 1) == []
+    assert page.joins() == []
+
+
+def test_rendered_for_the_join_mounts_the_view():
+    page = Page()
+    page.start()
+    page.opened({"v1": "<p>1</p>"})
+    effects = page.rendered("v1", ops=[["text", [0, 0], "9"]])
+    assert of(effects, ApplyPatch) == [ApplyPatch("v1", [["text", [0, 0], "9"]], True, None)]
+    assert of(effects, EventDone) == [] and of(effects, ReportError) == []
+
+
+def test_rendered_with_another_ref_is_ignored():
+    page = Page()
+    page.start()
+    page.opened()
+    ref = page.join_refs["v1"]
+    assert page.rendered("v1", ref=ref + 100) == []
+    assert page.rendered("v1", ref=page.join_refs["v2"]) == []  # v2's join, addressed to v1
+    assert page.frame(protocol.Rendered(ref=ref, view="nope", ops=OPS)) == []
+    # The view is still not mounted: its events wait.
+    page.push("v1", "click", "inc")
+    assert page.events() == []
+
+
+def test_rendered_from_before_a_reconnect_is_ignored():
+    page = Page()
+    page.start()
+    page.opened()
+    old = page.join_refs["v1"]
+    page.closed(1006)
+    reconnect(page)
+    assert page.join_refs["v1"] != old
+    assert page.rendered("v1", ref=old) == []
+    assert of(page.rendered("v1"), ApplyPatch) == [ApplyPatch("v1", OPS, True, None)]
+
+
+def test_joins_are_sent_again_after_every_reconnect():
+    page = live()
+    page.closed(1012)
+    reconnect(page, {"v1": "<p>typed</p>"})
+    joins = page.joins()
+    assert [j.view for j in joins] == ["v1", "v2", "v1", "v2"]
+    assert joins[2].html == "<p>typed</p>"
+
+
+# --- events, replies and errors -----------------------------------------------------
+
+
+def test_an_event_on_a_mounted_view_is_sent():
+    page = live()
+    ref = page.client.reserve_ref()
+    effects = page.push("v1", "click", "inc", {"by": 2}, ref=ref)
+    (event,) = page.events()
+    assert (event.ref, event.view, event.handler, event.params) == (ref, "v1", "inc", {"by": 2})
+    assert len(of(effects, Send)) == 1 and of(effects, EventDone) == []
+    # Without a reserved ref, the client picks a fresh one.
+    page.push("v1", "submit", "save")
+    page.push("v2", "input", "search", {"q": "x"})
+    refs = [e.ref for e in page.events()]
+    assert len(set(refs)) == 3 and set(refs).isdisjoint(page.join_refs.values())
+
+
+def test_a_reply_patches_then_finishes_the_event():
+    page = live()
+    page.push("v1", "click", "inc")
+    (event,) = page.events()
+    effects = page.reply("v1", event.ref, ops=[["text", [0], "2"]])
+    assert effects == [
+        ApplyPatch("v1", [["text", [0], "2"]], False, event.ref),
+        EventDone("v1", event.ref),
+    ]
+
+
+def test_a_reply_without_a_ref_patches_only():
+    page = live()
+    effects = page.frame(protocol.Reply(ref=None, view="v2", ops=OPS))
+    assert effects == [ApplyPatch("v2", OPS, False, None)]
+
+
+def test_an_error_is_reported_and_finishes_its_event():
+    page = live()
+    page.push("v2", "submit", "save")
+    (event,) = page.events()
+    effects = page.frame(protocol.Error(ref=event.ref, view="v2", code="no_handler", message="no 'save'"))
+    assert of(effects, ReportError) == [ReportError("v2", "no_handler", "no 'save'")]
+    assert of(effects, EventDone) == [EventDone("v2", event.ref)]
+    assert page.done[("v2", event.ref)] == 1
+
+
+def test_an_error_about_no_event_is_reported_only():
+    page = live()
+    effects = page.frame(protocol.Error(ref=None, view=None, code="rate_limited", message="slow down"))
+    assert effects == [ReportError(None, "rate_limited", "slow down")]
+
+
+def test_an_unknown_view_is_refused():
+    page = live()
+    effects = page.push("ghost", "click", "inc")
+    assert [e.code for e in of(effects, ReportError)] == ["unknown_view"]
+    assert page.events() == []
+
+
+# --- the offline queue ------------------------------------------------------------
+
+
+def test_clicks_and_submits_made_offline_are_sent_in_order_once_after_the_remount():
+    page = live()
+    page.closed(1006)
+    assert page.state == RECONNECTING
+    pushed = [
+        ("v1", "click", "inc", {"n": 1}),
+        ("v2", "click", "next", {}),
+        ("v1", "submit", "save", {"title": "x"}),
+        ("v1", "click", "inc", {"n": 2}),
+    ]
+    for view, kind, handler, params in pushed:
+        assert page.push(view, kind, handler, params) == []  # kept, nothing to do yet
+    reconnect(page)
+    assert page.events() == []  # not before the views are mounted again
+    effects = page.rendered("v1")
+    assert isinstance(effects[0], ApplyPatch) and effects[0].mount  # the mount patch comes first
+    assert [(e.handler, e.params) for e in page.events()] == [("inc", {"n": 1}), ("save", {"title": "x"}), ("inc", {"n": 2})]
+    page.rendered("v2")
+    assert [(e.view, e.handler) for e in page.events()] == [("v1", "inc"), ("v1", "save"), ("v1", "inc"), ("v2", "next")]
+    # Exactly once: a repeated Rendered, or another reconnect, sends nothing again.
+    page.rendered("v1")
+    page.closed(1006)
+    reconnect(page)
+    page.rendered("v1")
+    page.rendered("v2")
+    assert len(page.events()) == 4
+    assert len({e.ref for e in page.events()}) == 4
+
+
+def test_a_reserved_ref_is_kept_through_the_queue():
+    page = live()
+    page.went_offline()
+    ref = page.client.reserve_ref()
+    page.push("v1", "click", "inc", ref=ref)
+    reconnect(page)
+    page.rendered("v1")
+    assert [e.ref for e in page.events()] == [ref]
+    page.reply("v1", ref)
+    assert page.done[("v1", ref)] == 1
+
+
+def test_events_before_the_first_mount_wait_for_it():
+    page = Page()
+    page.push("v1", "click", "early")  # not even started
+    page.start()
+    page.opened()
+    page.push("v1", "submit", "soon")  # connected, view not mounted yet
+    assert page.events() == []
+    page.rendered("v1")
+    assert [e.handler for e in page.events()] == ["early", "soon"]
+
+
+def test_kept_events_wait_until_the_mounted_view_is_recovered():
+    page = Page(auto_recover=False)
+    page.start()
+    page.opened()
+    page.push("v1", "click", "early")
+    effects = page.rendered("v1")
+    assert of(effects, Recover) == [Recover("v1", False)]  # the page's first mount
+    assert page.events() == []
+    page.push("v1", "submit", "between")  # mounted, not yet recovered: kept too
+    ref = page.client.reserve_ref()
+    assert page.push("v1", "input", "typed", ref=ref) == [EventDone("v1", ref)]
+    page.run(page.client.recovered(page.now, "v1", []))
+    assert [e.handler for e in page.events()] == ["early", "between"]
+    assert page.client.recovered(page.now, "v1", []) == []  # once only
+    assert page.client.recovered(page.now, "ghost", []) == []
+    page.push("v1", "click", "after")
+    assert [e.handler for e in page.events()] == ["early", "between", "after"]
+    # A remount says so.
+    page.closed(1006)
+    assert page.client.recovered(page.now, "v1", []) == []  # not while disconnected
+    reconnect(page)
+    assert of(page.rendered("v1"), Recover) == [Recover("v1", True)]
+
+
+def test_recovery_events_go_before_the_kept_clicks():
+    page = live()
+    page.closed(1006)
+    page.push("v1", "click", "inc", {"n": 1})
+    page.snapshots["v1"] = [
+        {
+            "tag": "INPUT", "type": "text", "name": "q", "input": "typed", "change": None,
+            "params": {}, "disabled": False, "no_recover": False, "container": None,
+            "value": "draft", "default": "",
+        }
+    ]  # fmt: skip
+    reconnect(page)
+    page.rendered("v1")
+    assert [(e.handler, e.params) for e in page.events()] == [("typed", {"value": "draft"}), ("inc", {"n": 1})]
+
+
+@pytest.mark.parametrize("kind", ["input", "change"])
+def test_input_and_change_made_offline_are_not_kept(kind):
+    page = live()
+    page.closed(1006)
+    ref = page.client.reserve_ref()
+    assert page.push("v1", kind, "typed", {"q": "a"}, ref=ref) == [EventDone("v1", ref)]
+    reconnect(page)
+    page.rendered("v1")
+    assert page.events() == []
+
+
+@pytest.mark.parametrize("kind", ["input", "change"])
+def test_input_and_change_are_sent_when_connected(kind):
+    page = live()
+    page.push("v2", kind, "typed", {"q": "a"})
+    assert [(e.handler, e.params) for e in page.events()] == [("typed", {"q": "a"})]
+
+
+def test_the_queue_is_bounded_and_refuses_the_newest():
+    page = live(queue_limit=3)
+    page.closed(1006)
+    for n in range(3):
+        assert page.push("v1", "click", "inc", {"n": n}) == []
+    ref = page.client.reserve_ref()
+    effects = page.push("v2", "submit", "save", ref=ref)
+    assert of(effects, EventDone) == [EventDone("v2", ref)]
+    assert [(e.view, e.code) for e in of(effects, ReportError)] == [("v2", "queue_full")]
+    reconnect(page)
+    page.rendered("v1")
+    page.rendered("v2")
+    assert [e.params["n"] for e in page.events()] == [0, 1, 2]  # the earlier ones, not the refused one
+    # Sent events leave the queue: there is room again.
+    page.closed(1006)
+    assert page.push("v1", "click", "inc") == []
+
+
+def test_events_in_flight_when_the_connection_drops_are_finished():
+    for drop in ("closed", "offline", "heartbeat"):
+        page = live()
+        page.push("v1", "click", "a")
+        page.push("v2", "submit", "b")
+        answered = page.events()[0]
+        page.reply("v1", answered.ref)
+        page.push("v1", "click", "c")
+        pending = [(e.view, e.ref) for e in page.events()[1:]]
+        if drop == "closed":
+            effects = page.closed(1011)
+        elif drop == "offline":
+            effects = page.went_offline()
+        else:
+            page.fire(TIMER_HEARTBEAT)
+            effects = page.fire(TIMER_PONG)  # no answer
+        assert page.state == RECONNECTING, drop
+        assert sorted((e.view, e.ref) for e in of(effects, EventDone)) == sorted(pending), drop
+        assert page.done[("v1", answered.ref)] == 1  # finished once, by its reply
+        # A late answer on the dead transport neither patches nor finishes anything again.
+        assert of(page.reply("v1", pending[-1][1]), EventDone) == []
+        assert all(page.done[key] == 1 for key in pending)
+
+
+def test_disconnect_drops_the_queue_and_reports_it():
+    page = live()
+    page.closed(1006)
+    refs = [page.client.reserve_ref() for _ in range(2)]
+    page.push("v1", "click", "inc", ref=refs[0])
+    page.push("v2", "submit", "save", ref=refs[1])
+    effects = page.disconnect()
+    assert page.state == DISCONNECTED
+    assert {(e.view, e.code) for e in of(effects, ReportError)} == {("v1", "not_sent"), ("v2", "not_sent")}
+    assert sorted(e.ref for e in of(effects, EventDone)) == sorted(refs)
+    assert of(effects, ShowStatus)[-1].state == DISCONNECTED
+    # Connecting again later does not send what was dropped.
+    page.start()
+    page.opened()
+    page.rendered("v1")
+    page.rendered("v2")
+    assert page.events() == []
+
+
+def test_disconnect_finishes_events_in_flight():
+    page = live()
+    page.push("v1", "click", "inc")
+    (event,) = page.events()
+    effects = page.disconnect()
+    assert EventDone("v1", event.ref) in effects
+    # The transport's close that follows finishes nothing twice and reconnects nothing.
+    assert page.closed(1006) == []
+    assert page.reply("v1", event.ref) == []
+    assert page.done[("v1", event.ref)] == 1
+    assert page.state == DISCONNECTED
+
+
+def test_nothing_reconnects_after_disconnect():
+    page = live()
+    page.disconnect()
+    for code in (1000, 1006, 1012, 4001):
+        page.closed(code)
+    assert page.state == DISCONNECTED
+    assert page.timers == {}
+
+
+# --- frames ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("not json", "bad_json"),
+        ("[1, 2]", "bad_frame"),
+        ('{"t": "join", "ref": 1, "view": "v1", "name": "x"}', "unknown_type"),  # a client message
+        ('{"t": "reply"}', "missing_field"),
+        ('{"t": "reply", "view": "v1", "ops": {}}', "bad_field"),
+        ('{"t": "pong", "ref": true}', "bad_field"),
+        ('{"t": "pong", "ref": 1, "x": 0}', "unknown_field"),
+        ("[" * 50_000, "bad_json"),
+    ],
+)
+def test_an_invalid_frame_is_reported_not_raised(text, code):
+    page = live()
+    effects = page.frame(text)
+    reports = of(effects, ReportError)
+    assert [(r.view, r.code) for r in reports] == [(None, code)]
+    assert reports[0].message
+    assert of(effects, ApplyPatch) == []
+    assert page.state == CONNECTED
+    # The connection goes on as before.
+    page.push("v1", "click", "inc")
+    assert len(page.events()) == 1
+
+
+def test_a_frame_that_is_not_text_is_reported():
+    page = live()
+    effects = page.run(page.client.frame(page.now, page.gen, b'{"t": "pong", "ref": 1}'))
+    assert [r.code for r in of(effects, ReportError)] == ["bad_frame"]
+
+
+def test_frames_from_an_old_transport_are_ignored():
+    page = live()
+    old = page.gen
+    page.closed(1006)
+    reconnect(page)
+    assert page.frame(protocol.Rendered(ref=page.join_refs["v1"], view="v1", ops=OPS), gen=old) == []
+    assert page.frame("garbage", gen=old) == []
+    assert page.frame(protocol.Error(ref=None, view=None, code="x", message="y"), gen=old) == []
+
+
+def test_a_pong_answers_the_heartbeat():
+    page = live()
+    page.fire(TIMER_HEARTBEAT)
+    (ping,) = [m for m in page.sent if isinstance(m, protocol.Ping)]
+    assert page.tick(30).frame(protocol.Pong(ref=ping.ref)) == []
+    page.fire(TIMER_PONG)
+    assert page.state == CONNECTED
+    page.fire(TIMER_HEARTBEAT)
+    pings = [m for m in page.sent if isinstance(m, protocol.Ping)]
+    assert len(pings) == 2 and pings[1].ref != pings[0].ref
+    page.fire(TIMER_PONG)  # this one unanswered
+    assert page.state == RECONNECTING
+
+
+def test_a_failed_connection_gives_up_queued_events():
+    page = live(conn_settings=Settings(backoff=Backoff(max_attempts=1)))
+    page.closed(1006)
+    page.push("v1", "click", "inc")
+    page.fire(TIMER_RETRY)
+    effects = page.closed(1006)
+    assert page.state == FAILED
+    assert len(of(effects, EventDone)) == 1 and [r.code for r in of(effects, ReportError)] == ["not_sent"]
+
+
+# --- any interleaving ---------------------------------------------------------------
+
+STEPS = st.one_of(
+    st.tuples(st.just("push"), st.sampled_from(["v1", "v2"]), st.sampled_from(["click", "submit", "input", "change"])),
+    st.tuples(st.just("answer"), st.sampled_from(["v1", "v2"]), st.sampled_from(["reply", "error"])),
+    st.tuples(st.just("render"), st.sampled_from(["v1", "v2"])),
+    st.sampled_from(["drop", "offline", "reconnect", "refuse", "retry", "heartbeat", "pong", "disconnect", "start"]),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.integers(1, 6), st.lists(STEPS, max_size=50))
+def test_every_event_is_sent_at_most_once_in_order_and_finished_exactly_once(queue_limit, steps):
+    page = Page(queue_limit=queue_limit)
+    page.start()
+    page.opened()
+    pushed = []  # (view, ref) in push order
+    rendered = set()  # views mounted on the current transport
+    for step in steps:
+        before = len(page.sent)
+        if step[0] == "push":
+            ref = page.client.reserve_ref()
+            page.push(step[1], step[2], "h", {"ref": ref}, ref=ref)
+            pushed.append((step[1], ref))
+        elif step[0] == "answer":
+            waiting = [e for e in page.events(step[1]) if page.done[(e.view, e.ref)] == 0]
+            if not waiting or page.state != CONNECTED:
+                continue
+            if step[2] == "reply":
+                page.reply(step[1], waiting[0].ref)
+            else:
+                page.frame(protocol.Error(ref=waiting[0].ref, view=step[1], code="boom", message="no"))
+        elif step[0] == "render":
+            if page.state != CONNECTED or step[1] in rendered:
+                continue
+            page.rendered(step[1])
+            rendered.add(step[1])
+        elif step == "drop":
+            page.closed(1006)
+        elif step == "refuse":
+            page.closed(4001)
+        elif step == "offline":
+            page.went_offline()
+        elif step == "reconnect":
+            if TIMER_RETRY in page.timers:
+                page.fire(TIMER_RETRY)
+            if page.state in (CONNECTING, RECONNECTING):
+                page.opened()
+        elif step == "retry":
+            page.run(page.client.retry(page.now))
+        elif step == "heartbeat":
+            if TIMER_HEARTBEAT in page.timers:
+                page.fire(TIMER_HEARTBEAT)
+        elif step == "pong":
+            if TIMER_PONG in page.timers:
+                page.fire(TIMER_PONG)
+        elif step == "disconnect":
+            page.disconnect()
+        elif step == "start":
+            page.start()
+        if page.state != CONNECTED:
+            rendered = set()
+        if any(isinstance(m, protocol.Join) for m in page.sent[before:]):
+            rendered = set()
+        # Events only go to views mounted on the current transport.
+        for message in page.sent[before:]:
+            if isinstance(message, protocol.Event):
+                assert message.view in rendered
+        assert all(count <= 1 for count in page.done.values()), page.done
+        page.tick()
+
+    page.disconnect()
+    events = page.events()
+    refs = [e.ref for e in events]
+    assert len(refs) == len(set(refs))  # nothing sent twice
+    for view in ("v1", "v2"):
+        sent = [e.ref for e in events if e.view == view]
+        assert sent == sorted(sent)  # in the order the user made them
+        assert all(e.params == {"ref": e.ref} for e in events)
+    # Every event the user made was answered or given up on, exactly once.
+    for key in pushed:
+        assert page.done[key] == 1, key
+    assert set(page.done) == set(pushed)

@@ -1,0 +1,773 @@
+"""Connection state machine: every lifecycle transition, driven by a fake clock and a seeded random."""
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from djreconnect import constants
+from djreconnect.backoff import Backoff
+from djreconnect.connection import (
+    CONNECTED,
+    CONNECTING,
+    DISCONNECTED,
+    FAILED,
+    IDLE,
+    RECONNECTING,
+    STATES,
+    TIMER_CONNECT,
+    TIMER_HEARTBEAT,
+    TIMER_PONG,
+    TIMER_RETRY,
+    TIMERS,
+    Connection,
+    Settings,
+    is_retryable,
+)
+from djreconnect.effects import (
+    ApplyPatch,
+    CancelTimer,
+    CloseTransport,
+    Effect,
+    OpenTransport,
+    Send,
+    ShowStatus,
+    StartTimer,
+)
+
+RETRYABLE = (1000, 1001, 1006, 1011, 1012, 1013)
+REFUSALS = (4000, 4001, 4003, 4004, 4009, 4029, 4500, 4999)
+
+# The spec's defaults, written out rather than read from the code.
+MIN_MS, BASE_MS, CAP_MS, MAX_ATTEMPTS = 500, 1000, 30000, 10
+HEARTBEAT_MS, PONG_MS, CONNECT_MS = 25000, 10000, 10000
+
+
+def bounds(attempt, min_ms=MIN_MS, base_ms=BASE_MS, cap_ms=CAP_MS):
+    return min_ms, max(min_ms, min(base_ms * 2 ** (attempt - 1), cap_ms))
+
+
+class Harness:
+    """A connection plus the adapter's side of it: armed timers, the open transport."""
+
+    def __init__(self, conn_settings=None, seed=1234, random_source=None):
+        self.rng = random.Random(seed)
+        self.settings = conn_settings or Settings()
+        self.conn = Connection(self.settings, random_source or self.rng.random, self.ping_frame)
+        self.timers = {}  # key -> due time
+        self.generations = []  # every OpenTransport's generation, in order
+        self.now = 0
+
+    def ping_frame(self, sequence):
+        return "ping-%d" % sequence
+
+    @property
+    def gen(self):
+        return self.generations[-1]
+
+    def run(self, effects):
+        for effect in effects:
+            assert isinstance(effect, Effect)
+            if isinstance(effect, StartTimer):
+                assert effect.key in TIMERS
+                assert effect.delay_ms >= 0
+                self.timers[effect.key] = self.now + effect.delay_ms
+            elif isinstance(effect, CancelTimer):
+                self.timers.pop(effect.key, None)
+            elif isinstance(effect, OpenTransport):
+                self.generations.append(effect.generation)
+        return effects
+
+    def at(self, now):
+        assert now >= self.now
+        self.now = now
+        return self
+
+    def start(self):
+        return self.run(self.conn.start(self.now))
+
+    def opened(self, gen=None):
+        return self.run(self.conn.opened(self.now, self.gen if gen is None else gen))
+
+    def closed(self, code=1006, gen=None, reason=""):
+        return self.run(self.conn.closed(self.now, self.gen if gen is None else gen, code, reason))
+
+    def received(self, gen=None):
+        return self.run(self.conn.received(self.now, self.gen if gen is None else gen))
+
+    def fire(self, key):
+        """Fire an armed timer at its due time, as the browser would."""
+        assert key in self.timers, "timer %r is not armed (armed: %r)" % (key, self.timers)
+        self.now = max(self.now, self.timers.pop(key))
+        return self.run(self.conn.timer(self.now, key))
+
+    def retry(self):
+        return self.run(self.conn.retry(self.now))
+
+    def wake(self):
+        return self.run(self.conn.wake(self.now))
+
+    def went_offline(self):
+        return self.run(self.conn.went_offline(self.now))
+
+    def disconnect(self):
+        return self.run(self.conn.disconnect(self.now))
+
+    @property
+    def state(self):
+        return self.conn.state
+
+
+def of(effects, cls):
+    return [e for e in effects if isinstance(e, cls)]
+
+
+def starts(effects, key):
+    return [e for e in effects if isinstance(e, StartTimer) and e.key == key]
+
+
+def last_status(effects):
+    shown = of(effects, ShowStatus)
+    assert shown, "no ShowStatus in %r" % (effects,)
+    return shown[-1]
+
+
+def connected(**kwargs):
+    h = Harness(**kwargs)
+    h.start()
+    h.at(50).opened()
+    assert h.state == CONNECTED
+    return h
+
+
+def reconnecting_waiting(**kwargs):
+    h = connected(**kwargs)
+    h.at(1000).closed(1006)
+    assert h.state == RECONNECTING and TIMER_RETRY in h.timers
+    return h
+
+
+def reconnecting_opening(**kwargs):
+    h = reconnecting_waiting(**kwargs)
+    h.fire(TIMER_RETRY)
+    assert h.state == RECONNECTING and TIMER_CONNECT in h.timers
+    return h
+
+
+def failed(**kwargs):
+    h = connected(**kwargs)
+    h.at(1000).closed(4001)
+    assert h.state == FAILED
+    return h
+
+
+def connecting(**kwargs):
+    h = Harness(**kwargs)
+    h.start()
+    return h
+
+
+PHASES = {
+    "idle": Harness,
+    "connecting": connecting,
+    "connected": connected,
+    "reconnecting-waiting": reconnecting_waiting,
+    "reconnecting-opening": reconnecting_opening,
+    "failed": failed,
+}
+
+
+# --- close codes -----------------------------------------------------------------
+
+
+def test_close_code_classes_are_the_specified_ones():
+    assert set(constants.RETRYABLE_CLOSE_CODES) == set(RETRYABLE)
+    for code in RETRYABLE:
+        assert is_retryable(code)
+    for code in REFUSALS + (constants.CLOSE_APP_MIN, constants.CLOSE_APP_MAX):
+        assert not is_retryable(code)
+    assert (constants.CLOSE_APP_MIN, constants.CLOSE_APP_MAX) == (4000, 4999)
+
+
+# --- start and open ---------------------------------------------------------------
+
+
+def test_a_new_connection_is_idle_and_does_nothing_on_its_own():
+    h = Harness()
+    assert h.state == IDLE
+    assert h.timers == {} and h.generations == []
+
+
+def test_start_opens_a_transport_with_a_connect_timer():
+    h = Harness()
+    effects = h.start()
+    assert h.state == CONNECTING
+    assert of(effects, OpenTransport) == [OpenTransport(1)]
+    assert starts(effects, TIMER_CONNECT) == [StartTimer(TIMER_CONNECT, CONNECT_MS)]
+    assert last_status(effects).state == CONNECTING
+    assert set(h.timers) == {TIMER_CONNECT}
+
+
+@pytest.mark.parametrize("phase", ["connecting", "connected"])
+def test_start_while_connecting_or_connected_opens_nothing_more(phase):
+    h = PHASES[phase]()
+    assert h.start() == []
+    assert h.state == phase
+
+
+def test_opened_connects_and_arms_the_heartbeat():
+    h = Harness()
+    h.start()
+    effects = h.at(120).opened()
+    assert h.state == CONNECTED
+    assert starts(effects, TIMER_HEARTBEAT) == [StartTimer(TIMER_HEARTBEAT, HEARTBEAT_MS)]
+    assert last_status(effects) == ShowStatus(CONNECTED, 0, 0, "")
+    assert set(h.timers) == {TIMER_HEARTBEAT}  # the connect timer is gone
+    # A connect timer that fired anyway (raced its cancel) changes nothing.
+    assert h.conn.timer(10_120, TIMER_CONNECT) == []
+    assert h.state == CONNECTED
+
+
+def test_custom_timings_are_used():
+    s = Settings(
+        backoff=Backoff(min_ms=10, base_ms=20, max_ms=100, max_attempts=2),
+        heartbeat_interval_ms=1000,
+        heartbeat_timeout_ms=300,
+        connect_timeout_ms=700,
+    )
+    h = Harness(conn_settings=s)
+    assert starts(h.start(), TIMER_CONNECT) == [StartTimer(TIMER_CONNECT, 700)]
+    assert starts(h.opened(), TIMER_HEARTBEAT) == [StartTimer(TIMER_HEARTBEAT, 1000)]
+    assert starts(h.fire(TIMER_HEARTBEAT), TIMER_PONG) == [StartTimer(TIMER_PONG, 300)]
+    effects = h.fire(TIMER_PONG)  # nothing arrived: dropped
+    assert h.state == RECONNECTING
+    assert last_status(effects) == ShowStatus(RECONNECTING, 1, 2, "")
+    (retry,) = starts(effects, TIMER_RETRY)
+    assert 10 <= retry.delay_ms <= 20
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"heartbeat_interval_ms": 0},
+        {"heartbeat_timeout_ms": -1},
+        {"connect_timeout_ms": "10"},
+        {"connect_timeout_ms": True},
+    ],
+)
+def test_invalid_timings_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        Settings(**kwargs)
+
+
+# --- drops and reconnection ------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", RETRYABLE)
+def test_a_retryable_close_while_connected_starts_attempt_one(code):
+    h = connected()
+    effects = h.at(5000).closed(code)
+    assert h.state == RECONNECTING
+    assert last_status(effects) == ShowStatus(RECONNECTING, 1, MAX_ATTEMPTS, "")
+    (retry,) = starts(effects, TIMER_RETRY)
+    low, high = bounds(1)
+    assert low <= retry.delay_ms <= high
+    assert of(effects, OpenTransport) == []  # waits the delay first
+    assert set(h.timers) == {TIMER_RETRY}  # the heartbeat is gone
+
+
+@pytest.mark.parametrize("code", RETRYABLE)
+def test_a_failed_first_connect_starts_attempt_one(code):
+    h = connecting()
+    effects = h.at(30).closed(code)
+    assert h.state == RECONNECTING
+    assert last_status(effects) == ShowStatus(RECONNECTING, 1, MAX_ATTEMPTS, "")
+    assert set(h.timers) == {TIMER_RETRY}
+
+
+def test_the_retry_timer_opens_a_new_transport():
+    h = reconnecting_waiting()
+    effects = h.fire(TIMER_RETRY)
+    assert of(effects, OpenTransport) == [OpenTransport(2)]
+    assert starts(effects, TIMER_CONNECT) == [StartTimer(TIMER_CONNECT, CONNECT_MS)]
+    assert h.state == RECONNECTING
+    effects = h.opened()
+    assert h.state == CONNECTED
+    assert last_status(effects) == ShowStatus(CONNECTED, 0, 0, "")
+    assert set(h.timers) == {TIMER_HEARTBEAT}
+
+
+def test_attempts_count_up_to_the_maximum_then_fail():
+    h = connected()
+    effects = h.at(1000).closed(1006)
+    opens = 0
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert h.state == RECONNECTING
+        assert last_status(effects) == ShowStatus(RECONNECTING, attempt, MAX_ATTEMPTS, "")
+        (retry,) = starts(effects, TIMER_RETRY)
+        low, high = bounds(attempt)
+        assert low <= retry.delay_ms <= high, (attempt, retry.delay_ms)
+        opened = h.fire(TIMER_RETRY)
+        assert of(opened, OpenTransport) == [OpenTransport(h.gen)]
+        opens += 1
+        # Alternate the two ways an attempt fails: refused, and too slow to open.
+        if attempt % 2:
+            effects = h.at(h.now + 5).closed(1006)
+        else:
+            effects = h.fire(TIMER_CONNECT)
+    assert opens == MAX_ATTEMPTS
+    assert h.state == FAILED
+    status = last_status(effects)
+    assert status.state == FAILED and status.reason
+    assert "10" in status.reason
+    assert of(effects, StartTimer) == []
+    assert h.timers == {}
+    assert h.conn.reason == status.reason
+
+
+def test_retry_delays_use_the_injected_random_source():
+    draws = iter([0.0, 0.5, 0.999999])
+    h = connected(random_source=lambda: next(draws))
+    delays = [starts(h.at(1000).closed(1006), TIMER_RETRY)[0].delay_ms]
+    h.fire(TIMER_RETRY)
+    delays.append(starts(h.closed(1006), TIMER_RETRY)[0].delay_ms)
+    h.fire(TIMER_RETRY)
+    delays.append(starts(h.closed(1006), TIMER_RETRY)[0].delay_ms)
+    assert delays[0] == 500  # attempt 1, draw 0: the floor
+    assert delays[1] == pytest.approx(500 + 0.5 * (2000 - 500))  # attempt 2: [500, 2000]
+    assert delays[2] == pytest.approx(4000, abs=0.01)  # attempt 3: top of [500, 4000]
+
+
+def test_seeded_retry_delays_are_reproducible_and_spread():
+    def delays(seed):
+        h = connected(seed=seed)
+        found = [starts(h.at(1000).closed(1006), TIMER_RETRY)[0].delay_ms]
+        for _ in range(3):
+            h.fire(TIMER_RETRY)
+            found.append(starts(h.closed(1006), TIMER_RETRY)[0].delay_ms)
+        return found
+
+    assert delays(7) == delays(7)
+    assert delays(7) != delays(8)
+    assert len({delays(seed)[0] for seed in range(20)}) == 20  # jittered, not fixed
+
+
+def test_a_successful_reconnect_resets_the_attempt_count():
+    h = reconnecting_opening()
+    h.closed(1006)  # attempt 1 failed
+    h.fire(TIMER_RETRY)  # attempt 2
+    h.opened()
+    assert h.state == CONNECTED
+    effects = h.at(h.now + 100).closed(1001)
+    assert last_status(effects).attempt == 1
+
+
+def test_each_input_about_a_failed_attempt_counts_once():
+    h = reconnecting_opening()
+    h.closed(1006)  # attempt 1 failed: waiting before attempt 2
+    # The same transport's failure reported again, and its connect timer racing the cancel.
+    assert h.closed(1006) == []
+    assert h.conn.timer(h.now, TIMER_CONNECT) == []
+    assert h.conn.attempt == 2 and set(h.timers) == {TIMER_RETRY}
+
+
+# --- the application refuses -------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", ["connecting", "connected", "reconnecting-opening"])
+@pytest.mark.parametrize("code", REFUSALS)
+def test_application_close_codes_fail_at_once(phase, code):
+    h = PHASES[phase]()
+    effects = h.at(h.now + 10).closed(code)
+    assert h.state == FAILED
+    status = last_status(effects)
+    assert status.state == FAILED and status.reason
+    assert of(effects, StartTimer) == [] and of(effects, OpenTransport) == []
+    assert h.timers == {}
+    # Nothing that happens later brings it back on its own.
+    for key in TIMERS:
+        assert h.conn.timer(h.now + 60_000, key) == []
+    assert h.closed(1006) == []
+    assert h.went_offline() == []
+    assert h.state == FAILED
+
+
+def test_the_refusal_reason_is_shown():
+    h = connected()
+    effects = h.closed(4001, reason="bad token")
+    assert last_status(effects) == ShowStatus(FAILED, 0, 0, "bad token")
+    h = connected()
+    assert str(4003) in last_status(h.closed(4003)).reason  # no reason given: the code says it
+
+
+# --- retry and wake --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["refused", "exhausted"])
+def test_retry_from_failed_restarts_at_attempt_one_at_once(how):
+    if how == "refused":
+        h = failed()
+    else:
+        h = connected(conn_settings=Settings(backoff=Backoff(max_attempts=2)))
+        h.closed(1006)
+        for _ in range(2):
+            h.fire(TIMER_RETRY)
+            h.closed(1006)
+    assert h.state == FAILED
+    opened_before = len(h.generations)
+    effects = h.at(h.now + 100_000).retry()
+    assert h.state == RECONNECTING
+    assert last_status(effects).state == RECONNECTING and last_status(effects).attempt == 1
+    assert last_status(effects).reason == ""
+    assert of(effects, OpenTransport) == [OpenTransport(h.gen)]  # no delay first
+    assert len(h.generations) == opened_before + 1
+    assert starts(effects, TIMER_RETRY) == []
+    # That attempt fails too: the cycle goes on to attempt 2.
+    effects = h.closed(1006)
+    assert last_status(effects).attempt == 2 and h.state == RECONNECTING
+    h.fire(TIMER_RETRY)
+    h.opened()
+    assert h.state == CONNECTED and h.conn.reason == ""
+
+
+def test_retry_while_waiting_opens_at_once_keeping_the_attempt():
+    h = reconnecting_waiting()
+    effects = h.retry()
+    assert of(effects, OpenTransport) == [OpenTransport(h.gen)]
+    assert TIMER_RETRY not in h.timers
+    assert h.conn.attempt == 1
+
+
+@pytest.mark.parametrize("phase", ["connecting", "connected", "reconnecting-opening"])
+def test_retry_while_connected_or_opening_does_nothing(phase):
+    h = PHASES[phase]()
+    assert h.retry() == []
+    assert h.state == phase.split("-")[0]
+
+
+def test_wake_while_waiting_opens_now_without_the_delay():
+    h = reconnecting_waiting()
+    due = h.timers[TIMER_RETRY]
+    effects = h.at(h.now + 1).wake()
+    assert h.now < due
+    assert of(effects, OpenTransport) == [OpenTransport(2)]
+    assert TIMER_RETRY not in h.timers and TIMER_CONNECT in h.timers
+    # The retry timer, had it fired in the race, must not open a second transport.
+    assert h.conn.timer(due, TIMER_RETRY) == []
+    h.opened()
+    assert h.state == CONNECTED
+
+
+@pytest.mark.parametrize("phase", ["idle", "connecting", "connected", "reconnecting-opening"])
+def test_wake_does_nothing_unless_waiting(phase):
+    h = PHASES[phase]()
+    before = (h.state, list(h.generations), dict(h.timers))
+    assert h.wake() == []
+    assert (h.state, h.generations, h.timers) == before
+
+
+def test_wake_after_failure_tries_again():
+    h = failed()
+    assert of(h.wake(), OpenTransport)
+    assert h.state == RECONNECTING
+
+
+def test_going_offline_drops_a_connected_transport():
+    h = connected()
+    effects = h.at(700).went_offline()
+    assert h.state == RECONNECTING
+    assert of(effects, CloseTransport)  # the dead transport is let go
+    assert last_status(effects) == ShowStatus(RECONNECTING, 1, MAX_ATTEMPTS, "")
+    low, high = bounds(1)
+    assert low <= starts(effects, TIMER_RETRY)[0].delay_ms <= high
+
+
+@pytest.mark.parametrize("phase", ["idle", "connecting", "reconnecting-waiting", "failed"])
+def test_going_offline_otherwise_changes_nothing(phase):
+    h = PHASES[phase]()
+    state = h.state
+    assert h.went_offline() == []
+    assert h.state == state
+
+
+# --- disconnect ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_disconnect_from_any_state_is_final(phase):
+    h = PHASES[phase]()
+    effects = h.at(h.now + 10).disconnect()
+    assert h.state == DISCONNECTED
+    assert [close.code for close in of(effects, CloseTransport)] == [1000]
+    assert {e.key for e in of(effects, CancelTimer)} == set(TIMERS)
+    assert of(effects, StartTimer) == [] and of(effects, OpenTransport) == []
+    assert last_status(effects).state == DISCONNECTED
+    assert h.timers == {}
+    opened = len(h.generations)
+
+    # Whatever arrives afterwards, nothing reconnects.
+    gens = set(h.generations) | {0, 1, 2, 3}
+    for gen in sorted(gens):
+        for code in RETRYABLE + (4001,):
+            assert h.run(h.conn.closed(h.now, gen, code)) == []
+        assert h.run(h.conn.opened(h.now, gen)) == []
+        assert h.run(h.conn.received(h.now, gen)) == []
+    for key in TIMERS:
+        assert h.run(h.conn.timer(h.now + 100_000, key)) == []
+    assert h.went_offline() == [] and h.wake() == []
+    assert h.disconnect() == []  # twice: nothing more to do
+    assert h.state == DISCONNECTED
+    assert len(h.generations) == opened and h.timers == {}
+
+
+def test_start_after_disconnect_connects_afresh():
+    h = connected()
+    h.disconnect()
+    effects = h.start()
+    assert h.state == CONNECTING
+    assert of(effects, OpenTransport) == [OpenTransport(h.gen)]
+    h.opened()
+    assert h.state == CONNECTED
+
+
+# --- stale generations --------------------------------------------------------------
+
+
+def test_inputs_about_an_old_transport_are_ignored():
+    h = reconnecting_opening()
+    old, new = h.generations[-2], h.gen
+    assert old < new
+    assert h.closed(1006, gen=old) == []
+    assert h.closed(4001, gen=old) == []  # an old refusal does not fail the new attempt
+    assert h.opened(gen=old) == []
+    assert h.received(gen=old) == []
+    assert h.state == RECONNECTING and h.conn.attempt == 1
+    h.opened(gen=new)
+    assert h.state == CONNECTED
+    assert h.closed(1006, gen=old) == [] and h.closed(4001, gen=old) == []
+    assert h.opened(gen=new + 1) == []  # nor one not opened yet
+    assert h.state == CONNECTED
+
+
+def test_the_dropped_transports_own_close_is_ignored():
+    h = connected()
+    h.went_offline()  # we close it; its close event follows
+    assert h.closed(1006) == [] and h.closed(4001) == []
+    assert h.state == RECONNECTING and h.conn.attempt == 1
+
+
+def test_an_opened_after_the_connect_timeout_is_ignored():
+    h = connecting()
+    effects = h.fire(TIMER_CONNECT)
+    assert of(effects, CloseTransport)  # the slow transport is abandoned
+    assert h.opened() == []
+    assert h.state == RECONNECTING
+
+
+# --- heartbeat ------------------------------------------------------------------
+
+
+def test_heartbeat_pings_and_arms_the_pong_timer():
+    h = connected()
+    effects = h.fire(TIMER_HEARTBEAT)
+    assert h.now == 50 + HEARTBEAT_MS
+    assert of(effects, Send) == [Send("ping-1")]
+    assert starts(effects, TIMER_PONG) == [StartTimer(TIMER_PONG, PONG_MS)]
+    assert h.state == CONNECTED
+
+
+def test_an_answer_before_the_pong_timer_keeps_the_connection():
+    h = connected()
+    for sequence in (1, 2, 3):
+        ping = h.fire(TIMER_HEARTBEAT)
+        assert of(ping, Send) == [Send("ping-%d" % sequence)]
+        h.at(h.now + 40).received()
+        effects = h.fire(TIMER_PONG)
+        assert h.state == CONNECTED
+        assert starts(effects, TIMER_HEARTBEAT) == [StartTimer(TIMER_HEARTBEAT, HEARTBEAT_MS)]
+        assert of(effects, CloseTransport) == [] and of(effects, ShowStatus) == []
+
+
+def test_an_answer_just_before_the_deadline_counts():
+    h = connected()
+    h.fire(TIMER_HEARTBEAT)
+    h.at(h.timers[TIMER_PONG] - 1).received()
+    h.fire(TIMER_PONG)
+    assert h.state == CONNECTED
+
+
+def test_an_answer_in_the_same_millisecond_as_the_ping_counts():
+    h = connected()
+    h.fire(TIMER_HEARTBEAT)
+    h.received()  # same `now` as the ping
+    h.fire(TIMER_PONG)
+    assert h.state == CONNECTED
+
+
+def test_an_answer_counts_even_when_the_pong_timer_fires_late():
+    # Background tabs throttle timers: the pong timer may fire long after its delay.
+    h = connected()
+    h.fire(TIMER_HEARTBEAT)
+    h.at(h.now + 100).received()
+    due = h.timers.pop(TIMER_PONG)
+    h.at(due + 50_000)
+    h.run(h.conn.timer(h.now, TIMER_PONG))
+    assert h.state == CONNECTED
+
+
+def test_silence_after_a_ping_is_a_drop():
+    h = connected()
+    h.at(h.now + 1000).received()  # traffic before the ping does not answer it
+    h.fire(TIMER_HEARTBEAT)
+    effects = h.fire(TIMER_PONG)
+    assert h.state == RECONNECTING
+    assert of(effects, CloseTransport)
+    assert last_status(effects) == ShowStatus(RECONNECTING, 1, MAX_ATTEMPTS, "")
+    assert set(h.timers) == {TIMER_RETRY}
+    low, high = bounds(1)
+    assert low <= starts(effects, TIMER_RETRY)[0].delay_ms <= high
+
+
+def test_frames_on_an_old_transport_do_not_answer_a_ping():
+    h = reconnecting_opening()
+    old = h.generations[-2]
+    h.opened()
+    h.fire(TIMER_HEARTBEAT)
+    h.at(h.now + 10).received(gen=old)
+    h.fire(TIMER_PONG)
+    assert h.state == RECONNECTING
+
+
+def test_heartbeat_timers_outside_connected_do_nothing():
+    for phase in ("idle", "connecting", "reconnecting-waiting", "reconnecting-opening", "failed"):
+        h = PHASES[phase]()
+        for key in (TIMER_HEARTBEAT, TIMER_PONG):
+            assert h.conn.timer(h.now + 1, key) == [], (phase, key)
+
+
+# --- connect timeout ------------------------------------------------------------
+
+
+def test_a_first_connect_that_times_out_is_a_failed_attempt():
+    h = connecting()
+    effects = h.fire(TIMER_CONNECT)
+    assert h.now == CONNECT_MS
+    assert h.state == RECONNECTING
+    assert last_status(effects) == ShowStatus(RECONNECTING, 1, MAX_ATTEMPTS, "")
+    assert set(h.timers) == {TIMER_RETRY}
+
+
+def test_a_reconnect_attempt_that_times_out_moves_to_the_next():
+    h = reconnecting_opening()
+    effects = h.fire(TIMER_CONNECT)
+    assert of(effects, CloseTransport)
+    assert last_status(effects) == ShowStatus(RECONNECTING, 2, MAX_ATTEMPTS, "")
+    low, high = bounds(2)
+    assert low <= starts(effects, TIMER_RETRY)[0].delay_ms <= high
+
+
+def test_the_last_attempt_timing_out_fails():
+    h = connected(conn_settings=Settings(backoff=Backoff(max_attempts=1)))
+    h.closed(1006)
+    h.fire(TIMER_RETRY)
+    effects = h.fire(TIMER_CONNECT)
+    assert h.state == FAILED
+    assert last_status(effects).reason and "1 attempt" in last_status(effects).reason
+    assert h.timers == {}
+
+
+# --- effects ----------------------------------------------------------------
+
+
+def test_effects_compare_by_type_and_fields():
+    assert StartTimer("retry", 5) == StartTimer("retry", 5)
+    assert StartTimer("retry", 5) != StartTimer("retry", 6)
+    assert CancelTimer("retry") != StartTimer("retry", 0) and CancelTimer("x") != "x"
+    assert ShowStatus("failed", 0, 0, "why") != ShowStatus("failed", 0, 0, "")
+    assert ApplyPatch("v", [], True, None) != ApplyPatch("v", [], False, None)
+    assert repr(OpenTransport(3)) == "OpenTransport(3)"
+    with pytest.raises(TypeError):
+        StartTimer("retry")
+    with pytest.raises(TypeError):
+        Send("a", "b")
+
+
+# --- any sequence of inputs ----------------------------------------------------------
+
+ACTIONS = st.one_of(
+    st.sampled_from(["start", "retry", "wake", "offline", "disconnect", "opened", "received", "fire"]),
+    st.tuples(st.just("closed"), st.sampled_from(RETRYABLE + (4001, 4999))),
+    st.tuples(st.just("stale"), st.sampled_from(["opened", "closed", "received"])),
+    st.tuples(st.just("wait"), st.integers(min_value=0, max_value=40_000)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32), st.integers(1, 4), st.lists(ACTIONS, max_size=60))
+def test_any_sequence_of_inputs_keeps_the_invariants(seed, max_attempts, actions):
+    h = Harness(conn_settings=Settings(backoff=Backoff(max_attempts=max_attempts)), seed=seed)
+    for action in actions:
+        before = h.state
+        opened_before = len(h.generations)
+        if action == "start":
+            effects = h.start()
+        elif action == "retry":
+            effects = h.retry()
+        elif action == "wake":
+            effects = h.wake()
+        elif action == "offline":
+            effects = h.went_offline()
+        elif action == "disconnect":
+            effects = h.disconnect()
+        elif action in ("opened", "received"):
+            if not h.generations:
+                continue
+            effects = h.opened() if action == "opened" else h.received()
+        elif action == "fire":
+            if not h.timers:
+                continue
+            effects = h.fire(min(h.timers, key=h.timers.get))  # the next one due
+        elif action[0] == "closed":
+            if not h.generations:
+                continue
+            effects = h.closed(action[1])
+        elif action[0] == "stale":
+            if len(h.generations) < 2:
+                continue
+            old = h.generations[-2]
+            call = {"opened": h.conn.opened, "received": h.conn.received}.get(action[1])
+            effects = call(h.now, old) if call else h.conn.closed(h.now, old, 1006)
+            assert effects == []
+            continue
+        else:
+            h.at(h.now + action[1])
+            continue
+
+        assert h.state in STATES
+        # Transports are numbered 1, 2, 3...; only start/retry/wake/a retry timer open one.
+        assert h.generations == list(range(1, len(h.generations) + 1))
+        if len(h.generations) > opened_before:
+            assert len(h.generations) == opened_before + 1
+            assert action in ("start", "retry", "wake", "fire")
+        # A state change is always shown.
+        if h.state != before:
+            assert last_status(effects).state == h.state
+        # Every retry delay sits in its attempt's interval, and the attempt is shown.
+        for timer in starts(effects, TIMER_RETRY):
+            status = last_status(effects)
+            assert status.state == RECONNECTING and 1 <= status.attempt <= max_attempts
+            low, high = bounds(status.attempt)
+            assert low <= timer.delay_ms <= high
+        # Which timers are armed follows from the state.
+        armed = set(h.timers)
+        if h.state in (IDLE, FAILED, DISCONNECTED):
+            assert armed == set(), (h.state, armed)
+        elif h.state == CONNECTING:
+            assert armed == {TIMER_CONNECT}
+        elif h.state == CONNECTED:
+            assert armed in ({TIMER_HEARTBEAT}, {TIMER_PONG})
+        else:
+            assert armed in ({TIMER_RETRY}, {TIMER_CONNECT})
+        if h.state == FAILED:
+            assert h.conn.reason
