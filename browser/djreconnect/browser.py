@@ -25,7 +25,7 @@ from djreconnect.dom import (
 from djreconnect.jsbridge import ProxyOwner, is_null, js, to_js_object
 from djreconnect.patch import PatchError, apply_ops
 from djreconnect.recovery import event_params
-from djreconnect.transports import WebSocketTransport, websocket_url
+from djreconnect.transports import SSETransport, WebSocketTransport, websocket_url
 
 # Delegated DOM events: DOM event name -> (attribute that names the handler, kind).
 DELEGATED = (
@@ -62,8 +62,17 @@ class Runtime:
         self.document = window.document
         self.config = config
         # No URL configured: the backend is where the page (or its <base href>) points.
-        backend = config.get("url") or js.URL.new(self.document.baseURI).origin
-        self.url = websocket_url(backend, config.get("prefix", constants.DEFAULT_PREFIX))
+        self.backend = config.get("url") or js.URL.new(self.document.baseURI).origin
+        self.prefix = config.get("prefix", constants.DEFAULT_PREFIX)
+        self.url = websocket_url(self.backend, self.prefix)
+        self.transport_kind = config.get("transport", constants.TRANSPORT_WEBSOCKET)
+        if self.transport_kind not in constants.TRANSPORTS:
+            raise ValueError("djreconnect: unknown transport %r" % (self.transport_kind,))
+        # A WebSocket that never opens on this page (say, a proxy refuses upgrades)
+        # falls back to SSE, for the rest of the page's life.
+        self.fallback = config.get("fallback", True)
+        self.websocket_worked = False
+        self.sse_resume = {}
         self.client = Client(settings_from_config(config), random=js.Math.random)
         self.owner = ProxyOwner()  # listeners and timers of the page's lifetime
         self.transport = None
@@ -115,7 +124,7 @@ class Runtime:
             self.client.add_view(view_id, name, tokens.get(name, ""))
 
     def _expose(self):
-        api = to_js_object({"state": self.client.state, "version": "0.1.0"})
+        api = to_js_object({"state": self.client.state, "transport": self.transport_kind, "version": "0.1.0"})
         api.connect = self.owner.proxy(lambda *args: self._run(self.client.start(self._now())))
         api.disconnect = self.owner.proxy(lambda *args: self._run(self.client.disconnect(self._now())))
         api.retry = self.owner.proxy(lambda *args: self._run(self.client.retry(self._now())))
@@ -225,9 +234,7 @@ class Runtime:
                 self._cancel_timer(effect.key)
             elif kind is effects.OpenTransport:
                 self._close_transport()
-                self.transport = WebSocketTransport(
-                    self.url, effect.generation, self._opened, self._frame, self._closed
-                )
+                self.transport = self._new_transport(effect.generation)
             elif kind is effects.CloseTransport:
                 self._close_transport()
             elif kind is effects.ShowStatus:
@@ -235,6 +242,39 @@ class Runtime:
                 self.api.state = effect.state
             elif kind is effects.ReportError:
                 self._report(effect.view, effect.code, effect.message)
+
+    def _new_transport(self, generation):
+        if self.transport_kind == constants.TRANSPORT_SSE:
+            return self._sse(generation, self._opened)
+        return WebSocketTransport(self.url, generation, self._websocket_opened, self._frame, self._websocket_closed)
+
+    def _sse(self, generation, on_open):
+        return SSETransport(
+            self.backend, self.prefix, generation, on_open, self._frame, self._closed, self.sse_resume
+        )
+
+    def _websocket_opened(self, generation):
+        self.websocket_worked = True
+        self._opened(generation)
+
+    def _websocket_closed(self, generation, code, reason):
+        transport = self.transport
+        if (
+            self.fallback
+            and not self.websocket_worked
+            and transport is not None
+            and transport.generation == generation
+            and not transport.was_open
+        ):
+            # The socket never opened: try SSE within the same attempt.
+            self.transport = self._sse(generation, self._fallback_opened)
+            return
+        self._closed(generation, code, reason)
+
+    def _fallback_opened(self, generation):
+        self.transport_kind = constants.TRANSPORT_SSE
+        self.api.transport = self.transport_kind
+        self._opened(generation)
 
     def _cancel_timer(self, key):
         timer_id = self.timer_ids.pop(key, None)

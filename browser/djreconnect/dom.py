@@ -285,19 +285,22 @@ def describe(element, container=None):
 def recovery_snapshot(view_element):
     """Records of a view's recoverable fields and auto-recover containers, in document
     order, from one query. Elements of nested views are left to those views."""
-    elements = view_element.querySelectorAll(recovery.RECOVERY_SELECTOR)
+    found = view_element.querySelectorAll(recovery.RECOVERY_SELECTOR)
+    elements = [found.item(position) for position in range(found.length)]
+    if view_element.hasAttribute(constants.ATTR_AUTO_RECOVER):
+        elements.insert(0, view_element)  # the view itself can be a container
     view_selector = "[" + constants.ATTR_VIEW + "]"
     auto_selector = "[" + constants.ATTR_AUTO_RECOVER + "]"
     snapshot = []
     containers = 0
-    for position in range(elements.length):
-        element = elements.item(position)
+    for element in elements:
         if element != view_element and element.closest(view_selector) != view_element:
             continue
         container = None
-        if not is_null(element.parentElement):
-            enclosing = element.parentElement.closest(auto_selector)
-            if not is_null(enclosing) and view_element.contains(enclosing):
+        parent = element.parentElement
+        if element != view_element and not is_null(parent):
+            enclosing = parent.closest(auto_selector)
+            if not is_null(enclosing) and (enclosing == view_element or view_element.contains(enclosing)):
                 container = enclosing.djRecoverIndex
         record = describe(element, container)
         handler = element.getAttribute(constants.ATTR_AUTO_RECOVER)

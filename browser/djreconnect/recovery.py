@@ -148,7 +148,7 @@ def auto_recovery(snapshot):
     for record in snapshot:
         if record.get("auto"):
             params = dict(record.get("params") or {})
-            entry = (record["auto"], params, {})
+            entry = (record["auto"], params, {}, set())
             containers.append(entry)
             by_index[record.get("index")] = entry
     for record in snapshot:
@@ -160,15 +160,17 @@ def auto_recovery(snapshot):
             continue
         name = record["name"].replace("-", "_")
         fields = entry[2]
+        if record.get("type") == "select-multiple":
+            entry[3].add(name)  # a list even with one option selected
         if name in fields:
             fields[name].extend(values)
         else:
             fields[name] = list(values)
     calls = []
-    for handler, params, fields in containers:
+    for handler, params, fields, lists in containers:
         for name in fields:
             values = fields[name]
-            params[name] = values[0] if len(values) == 1 else values
+            params[name] = values[0] if len(values) == 1 and name not in lists else values
         calls.append((handler, params))
     return calls
 

@@ -1,8 +1,10 @@
 """Transports: the only code that opens connections. Each reports to callbacks
 tagged with its generation, and owns (and destroys) its JS proxies."""
 
+import json
+
 from djreconnect import constants
-from djreconnect.jsbridge import ProxyOwner, js
+from djreconnect.jsbridge import ProxyOwner, js, to_js_object
 
 
 def websocket_url(base_url, prefix):
@@ -18,20 +20,26 @@ def websocket_url(base_url, prefix):
 
 class WebSocketTransport:
     """A browser WebSocket. ``on_open(gen)``, ``on_frame(gen, text)`` and
-    ``on_close(gen, code, reason)`` are called at most until ``close()``."""
+    ``on_close(gen, code, reason)`` are called at most until ``close()``. ``was_open``
+    tells a socket that never opened (refused upgrade, server down) from a dropped one."""
 
     def __init__(self, url, generation, on_open, on_frame, on_close):
         self.generation = generation
         self.owner = ProxyOwner()
         self.closed = False
+        self.was_open = False
         self.socket = js.WebSocket.new(url)
         self._listeners = [
-            ("open", self.owner.proxy(lambda event: on_open(generation))),
+            ("open", self.owner.proxy(lambda event: self._opened(on_open))),
             ("message", self.owner.proxy(lambda event: on_frame(generation, event.data))),
             ("close", self.owner.proxy(lambda event: self._closed(on_close, event.code, event.reason))),
         ]
         for name, listener in self._listeners:
             self.socket.addEventListener(name, listener)
+
+    def _opened(self, on_open):
+        self.was_open = True
+        on_open(self.generation)
 
     def _closed(self, on_close, code, reason):
         if self.closed:
@@ -53,3 +61,129 @@ class WebSocketTransport:
         if self.socket.readyState < 2:  # CONNECTING or OPEN
             self.socket.close(constants.CLOSE_NORMAL)
         self.owner.destroy_all()
+
+
+def backend_url(base_url, prefix, path):
+    return base_url.rstrip("/") + prefix + path
+
+
+class SSETransport:
+    """An EventSource for server -> client and POSTs for client -> server.
+
+    The runtime owns reconnection: on any stream error the EventSource is closed at
+    once (its own retry loop never runs) and the close is reported. ``resume`` is a
+    dict shared by the page's SSE transports: the session and the last event id seen,
+    so the next stream resumes where this one stopped. Frames are POSTed one batch at
+    a time (one frame per line), which keeps them in order.
+    """
+
+    def __init__(self, base_url, prefix, generation, on_open, on_frame, on_close, resume):
+        self.generation = generation
+        self.on_open = on_open
+        self.on_frame = on_frame
+        self.on_close = on_close
+        self.resume = resume
+        self.closed = False
+        self.session = None
+        self.csrf = None
+        self.outbox = []
+        self.posting = False
+        self.post_url = backend_url(base_url, prefix, constants.PATH_POST)
+        url = backend_url(base_url, prefix, constants.PATH_SSE)
+        if resume.get("session"):
+            url += "?session=%s&last_event_id=%d" % (
+                js.encodeURIComponent(resume["session"]),
+                resume.get("last_event_id", 0),
+            )
+        self.owner = ProxyOwner()  # stream listeners
+        self.post_owner = ProxyOwner()  # fetch callbacks: they may outlive the stream
+        self.post_done = self.post_owner.proxy(self._posted)
+        self.post_failed = self.post_owner.proxy(self._post_failed)
+        self.source = js.EventSource.new(url)
+        self._listeners = [
+            ("session", self.owner.proxy(self._session)),
+            ("message", self.owner.proxy(self._message)),
+            ("close", self.owner.proxy(self._refused)),
+            ("error", self.owner.proxy(lambda event: self._closed(constants.CLOSE_ABNORMAL, "stream lost"))),
+        ]
+        for name, listener in self._listeners:
+            self.source.addEventListener(name, listener)
+
+    def _session(self, event):
+        if self.closed:
+            return
+        grant = json.loads(event.data)
+        self.session = grant["session"]
+        self.csrf = grant["csrf"]
+        if self.resume.get("session") != self.session:
+            self.resume["session"] = self.session
+            self.resume["last_event_id"] = 0
+        self.on_open(self.generation)
+
+    def _message(self, event):
+        if self.closed:
+            return
+        if event.lastEventId:
+            self.resume["last_event_id"] = int(event.lastEventId)
+        self.on_frame(self.generation, event.data)
+
+    def _refused(self, event):
+        refusal = json.loads(event.data)
+        self._closed(refusal["code"], refusal["reason"])
+
+    def _closed(self, code, reason):
+        if self.closed:
+            return
+        self.close()
+        self.on_close(self.generation, code, reason)
+
+    def send(self, text):
+        self.outbox.append(text)
+        if not self.posting:
+            self._post()
+
+    def _post(self):
+        body = "\n".join(self.outbox)
+        self.outbox = []
+        self.posting = True
+        headers = {"Content-Type": "text/plain;charset=UTF-8", "X-DJ-Session": self.session, "X-DJ-CSRF": self.csrf}
+        init = to_js_object({"method": "POST", "headers": headers, "body": body, "credentials": "omit"})
+        js.fetch(self.post_url, init).then(self.post_done, self.post_failed)
+
+    def _post_settled(self):
+        """A fetch finished; True if the transport is still in use."""
+        self.posting = False
+        if self.closed:
+            self.post_owner.destroy_all()  # no fetch is in flight: nothing can call them
+            return False
+        return True
+
+    def _post_failed(self, error):
+        if self._post_settled():
+            self._closed(constants.CLOSE_ABNORMAL, "POST failed")
+
+    def _posted(self, response):
+        if not self._post_settled():
+            return
+        status = response.status
+        if 200 <= status < 300:
+            if self.outbox:
+                self._post()
+        elif status == 403:
+            self._closed(constants.CLOSE_BAD_TOKEN, "the server refused this page's frames")
+        else:
+            self._closed(constants.CLOSE_ABNORMAL, "POST answered %d" % status)
+
+    def close(self):
+        """Stop listening and close the stream; idempotent. Fetch callbacks are destroyed
+        once no fetch is in flight."""
+        if self.closed:
+            return
+        self.closed = True
+        for name, listener in self._listeners:
+            self.source.removeEventListener(name, listener)
+        self._listeners = []
+        self.source.close()
+        self.owner.destroy_all()
+        if not self.posting:
+            self.post_owner.destroy_all()

@@ -5,7 +5,7 @@ import mimetypes
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
@@ -13,6 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 from djreconnect import constants, protocol
 
 from djreconnect_server.live import LiveConnection
+from djreconnect_server.sse import HEADER_CSRF, HEADER_SESSION, SSEHub, refused_stream
 from djreconnect_server.signing import MountSigner
 from djreconnect_server.templating import Templates, pyscript_config
 from djreconnect_server.views import LiveView
@@ -46,6 +47,17 @@ class DJReconnect:
         prefix = settings.prefix
         self.app.add_api_websocket_route(prefix + constants.PATH_WEBSOCKET, self.websocket)
         self.app.add_api_route(prefix + "/pyscript.json", self.pyscript_json, methods=["GET"])
+        self.sse = SSEHub(self._live_connection)
+        self.app.add_api_route(prefix + constants.PATH_SSE, self.sse_stream, methods=["GET"])
+        self.app.add_api_route(prefix + constants.PATH_POST, self.sse_post, methods=["POST"])
+        if settings.allowed_origins:
+            # Pages on the allowed origins POST frames with the session headers.
+            self.app.add_middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.allowed_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type", HEADER_SESSION, HEADER_CSRF],
+            )
         if not settings.cdn_base_url:
             self.app.mount(prefix + "/pyodide", _public_assets(settings.pyodide_dir), name="djreconnect-pyodide")
             self.app.mount(prefix + "/pyscript", _public_assets(settings.pyscript_dir), name="djreconnect-pyscript")
@@ -102,7 +114,7 @@ class DJReconnect:
         if not self.origin_allowed(websocket):
             await websocket.close(constants.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             return
-        live = LiveConnection(self.views, self.templates, self.signer, self.settings, websocket)
+        live = self._live_connection(websocket)
         try:
             while True:
                 message = await websocket.receive()
@@ -116,16 +128,40 @@ class DJReconnect:
                         )
                     ]
                 else:
-                    frames = await self._receive(live, text)
+                    frames = await live.handle(text)
                 for frame in frames:
                     await websocket.send_text(frame)
         except WebSocketDisconnect:
             return
 
-    async def _receive(self, live, text):
+    def _live_connection(self, connection):
+        return LiveConnection(self.views, self.templates, self.signer, self.settings, connection)
+
+    # --- Server-Sent Events ---------------------------------------------------------
+
+    async def sse_stream(self, request: Request):
+        if not self.origin_allowed(request):
+            origin = request.headers.get("origin")
+            return refused_stream(origin, constants.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+        last = request.query_params.get("last_event_id") or request.headers.get("last-event-id")
         try:
-            return await live.receive(text)
-        except Exception:
-            log.exception("a frame could not be handled")
-            error = protocol.Error(code="internal_error", message="the server could not handle that frame")
-            return [protocol.encode(error)]
+            last = int(last) if last is not None else None
+        except ValueError:
+            last = None
+        return self.sse.stream(request, request.query_params.get("session"), last)
+
+    async def sse_post(self, request: Request):
+        if not self.origin_allowed(request):
+            return Response("origin not allowed", status_code=403, media_type="text/plain")
+        session, refused = self.sse.find(request.headers.get(HEADER_SESSION), request.headers.get(HEADER_CSRF))
+        if refused is not None:
+            return Response(refused[1], status_code=refused[0], media_type="text/plain")
+        body = await request.body()
+        if len(body) > self.settings.max_frame_bytes:
+            return Response("request too large", status_code=413, media_type="text/plain")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return Response("frames must be UTF-8 text", status_code=400, media_type="text/plain")
+        await self.sse.post(session, text)
+        return Response(status_code=204)

@@ -93,7 +93,8 @@ def _opaque(node):
 
 def _text_of(node):
     if node.tag == COMMENT:
-        return node.comment_content
+        # Not ``comment_content``: it strips the comment's whitespace.
+        return node.html[4:-3]
     return node.text_content
 
 

@@ -53,6 +53,15 @@ class LiveConnection:
     def _error(self, ref, view, code, message):
         return protocol.encode(protocol.Error(ref=ref, view=view, code=code, message=message))
 
+    async def handle(self, text):
+        """``receive``, except that nothing raises: a failure is logged and answered."""
+        try:
+            return await self.receive(text)
+        except Exception:
+            log.exception("a frame could not be handled")
+            error = protocol.Error(code="internal_error", message="the server could not handle that frame")
+            return [protocol.encode(error)]
+
     async def receive(self, text):
         """Handle one inbound frame; returns the frames to send back (JSON text)."""
         try:

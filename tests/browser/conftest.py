@@ -17,9 +17,15 @@ def server_flags():
     return []
 
 
+@pytest.fixture(scope="module", params=["ws", "sse"])
+def transport(request):
+    """Every browser suite runs over both transports; a module may pin one."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server(server_flags):
-    demo = DemoServer(*server_flags).start()
+def server(server_flags, transport):
+    demo = DemoServer("--transport", transport, *server_flags).start()
     yield demo
     demo.stop()
 

@@ -121,8 +121,15 @@ def test_attempts_wait_full_jitter_delays_then_fail_with_a_retry_button(live_pag
     assert failed["attempt"] is None and failed["property"] == ""
     assert failed["banner"].startswith("Connection lost")
     assert "attempt" not in failed["banner"] or "attempts" in failed["banner"]
-    page.wait_for_timeout(CAP_MS + SLACK_MS)
-    assert page.evaluate("window.djreconnect.state") == "failed"  # no silent loop behind it
+    # No silent loop behind it: neither the runtime nor the browser (EventSource has
+    # a retry loop of its own) tries the server again.
+    attempts = []
+    listener = lambda request: attempts.append(request.url) if "/djreconnect/" in request.url else None
+    page.on("request", listener)
+    page.wait_for_timeout(CAP_MS + 3000 + SLACK_MS)
+    page.remove_listener("request", listener)
+    assert attempts == []
+    assert page.evaluate("window.djreconnect.state") == "failed"
     server.start()
     page.click(".dj-reconnect-retry")
     wait_connected(page, timeout=20_000)

@@ -38,6 +38,12 @@ def static_host(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def transport():
+    """index.html names its transport itself (WebSocket)."""
+    return "ws"
+
+
+@pytest.fixture(scope="module")
 def server_flags(static_host):
     return ["--allow-origin", static_host[0]]
 
