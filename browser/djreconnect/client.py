@@ -28,7 +28,6 @@ class View:
         self.token = token
         self.joined = False
         self.recovering = False  # mounted, recovery events not yet sent
-        self.mounts = 0
         self.join_ref = None
         self.in_flight = []  # refs of events sent and not yet answered
 
@@ -167,9 +166,8 @@ class Client:
                 return effects
             view.joined = True
             view.recovering = True
-            view.mounts += 1
             effects.append(ApplyPatch(view.id, message.ops, True, None))
-            effects.append(Recover(view.id, view.mounts > 1))
+            effects.append(Recover(view.id, self._reconnected()))
             return effects
         if isinstance(message, protocol.Reply):
             if view is None or not view.joined:
@@ -222,6 +220,11 @@ class Client:
         self.queue.append(QueuedEvent(view_id, kind, handler, params, ref))
         return []
 
+    def _reconnected(self):
+        """Whether this connection follows an earlier one of the page: a mount then is
+        a reconnect's, even if the earlier connection dropped before its mount finished."""
+        return self.connection.connects > 1
+
     def recovered(self, now, view_id, snapshot):
         """The page's recovery snapshot of a freshly mounted view (see ``recovery``):
         send what brings the server's state to what the page shows, then the clicks
@@ -231,7 +234,7 @@ class Client:
             return []
         view.recovering = False
         effects = []
-        for handler, params in recovery.recovery_events(snapshot, view.mounts > 1):
+        for handler, params in recovery.recovery_events(snapshot, self._reconnected()):
             effects.extend(self._send_event(view, handler, params, self._ref()))
         return effects + self._flush_queue(view_id)
 

@@ -83,6 +83,8 @@ class PageDom:
             template.innerHTML = html
             before = node.childNodes.item(start)
             node.insertBefore(template.content, None if is_null(before) else before)
+        if node.nodeName == "TEXTAREA" and self._syncs(node):
+            node.value = node.defaultValue
 
 
 def _keeps_own_value(node):

@@ -14,6 +14,13 @@ def _positive(text):
     return value
 
 
+def _above_zero(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="djreconnect", description="Reconnection-resilient LiveView pages.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -25,8 +32,8 @@ def build_parser():
     demo.add_argument("--backoff-base-ms", type=_positive, default=constants.DEFAULT_BACKOFF_BASE_MS)
     demo.add_argument("--backoff-max-ms", type=_positive, default=constants.DEFAULT_BACKOFF_MAX_MS)
     demo.add_argument("--max-attempts", type=_positive, default=constants.DEFAULT_MAX_ATTEMPTS)
-    demo.add_argument("--heartbeat-interval-ms", type=_positive, default=constants.DEFAULT_HEARTBEAT_INTERVAL_MS)
-    demo.add_argument("--heartbeat-timeout-ms", type=_positive, default=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS)
+    demo.add_argument("--heartbeat-interval-ms", type=_above_zero, default=constants.DEFAULT_HEARTBEAT_INTERVAL_MS)
+    demo.add_argument("--heartbeat-timeout-ms", type=_above_zero, default=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS)
     demo.add_argument(
         "--allow-origin",
         action="append",

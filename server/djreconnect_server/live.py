@@ -64,8 +64,11 @@ class LiveConnection:
 
     async def receive(self, text):
         """Handle one inbound frame; returns the frames to send back (JSON text)."""
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > self.settings.max_frame_bytes:
+            return [self._error(None, None, "too_big", "frame of %d bytes exceeds the limit of %d" % (size, self.settings.max_frame_bytes))]
         try:
-            message = protocol.decode_client(text, self.settings.max_frame_bytes)
+            message = protocol.decode_client(text)
         except protocol.ProtocolError as error:
             return [self._error(None, None, error.code, error.message)]
         if isinstance(message, protocol.Ping):
@@ -104,12 +107,27 @@ class LiveConnection:
         try:
             await session.view.handle_event(event.handler, event.params)
         except HandlerError as error:
-            return [self._error(event.ref, event.view, error.code, error.message)]
+            refused = self._error(event.ref, event.view, error.code, error.message)
+            return [refused] + self._update(session, event.view)
         except Exception:
             log.exception("handler %s of %s failed", event.handler, type(session.view).__name__)
             failed = self._error(event.ref, event.view, "handler_failed", "%s failed on the server" % (event.handler,))
-            # It may have changed state before failing: the page must still show that state.
-            update = protocol.Reply(ref=None, view=event.view, ops=session.rerender())
-            return [failed, protocol.encode(update)]
-        ops = session.rerender()
+            return [failed] + self._update(session, event.view)
+        try:
+            ops = session.rerender()
+        except Exception:
+            log.exception("rendering %s failed", type(session.view).__name__)
+            return [self._error(event.ref, event.view, "render_failed", "the view could not be rendered")]
         return [protocol.encode(protocol.Reply(ref=event.ref, view=event.view, ops=ops))]
+
+    def _update(self, session, view_id):
+        """After a refused or failed event: the handler may have changed state before it
+        stopped, and the page must still show the state the server has."""
+        try:
+            ops = session.rerender()
+        except Exception:
+            log.exception("rendering %s failed", type(session.view).__name__)
+            return []
+        if not ops:
+            return []
+        return [protocol.encode(protocol.Reply(ref=None, view=view_id, ops=ops))]

@@ -49,5 +49,15 @@ def live_page(browser, server, guard):
 
 @pytest.fixture(autouse=True)
 def _guarded(request, guard):
+    guard.console = []
     yield
     guard.check()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    guard = item.funcargs.get("guard") if hasattr(item, "funcargs") else None
+    if report.failed and guard is not None and guard.console:
+        report.sections.append(("page console", "\n".join(guard.console[-60:])))
+    return report

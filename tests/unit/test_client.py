@@ -642,3 +642,24 @@ def test_every_event_is_sent_at_most_once_in_order_and_finished_exactly_once(que
     for key in pushed:
         assert page.done[key] == 1, key
     assert set(page.done) == set(pushed)
+
+
+def test_a_connection_lost_before_its_mount_finished_still_makes_the_next_mount_a_reconnect():
+    """Auto-recover runs on every reconnect, including one that follows a connection
+    which dropped while its join was in flight."""
+    client = Client(Settings(), random=random.Random(1).random)
+    client.add_view("v", "editor")
+    effects = client.start(0)
+    generation = next(e.generation for e in effects if isinstance(e, OpenTransport))
+    client.opened(1, generation, {"v": ""})
+    client.closed(2, generation, 1006)  # the join never got its answer
+    effects = client.retry(3)
+    generation = next(e.generation for e in effects if isinstance(e, OpenTransport))
+    sent = [e for e in client.opened(4, generation, {"v": ""}) if isinstance(e, Send)]
+    join = protocol.decode_client(sent[-1].frame)
+    rendered = protocol.encode(protocol.Rendered(ref=join.ref, view="v", ops=[]))
+    recover = [e for e in client.frame(5, generation, rendered) if isinstance(e, Recover)]
+    assert recover == [Recover("v", True)]
+    snapshot = [{"tag": "DIV", "auto": "restore", "index": 1, "params": {"doc_id": "1"}}]
+    calls = [protocol.decode_client(e.frame) for e in client.recovered(6, "v", snapshot)]
+    assert [(c.handler, c.params) for c in calls] == [("restore", {"doc_id": "1"})]

@@ -1,0 +1,1 @@
+"""Backend tests (a package, so their module names never clash with tests/unit's)."""

@@ -1,0 +1,349 @@
+"""app.py and the demo app: the editor page, the assets, and the live WebSocket, through TestClient."""
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from selectolax.lexbor import LexborHTMLParser
+from starlette.websockets import WebSocketDisconnect
+
+from djreconnect import constants
+from djreconnect_server import DJReconnect, LiveView, Settings, event_handler
+from djreconnect_server.demo import create_app
+from djreconnect_server.signing import MountSigner
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+NODE_MODULES = CHECKOUT / "node_modules"
+WHEELS = CHECKOUT / "wheels"
+KEY = "a-test-secret-key-of-some-length"
+WS = constants.DEFAULT_PREFIX + constants.PATH_WEBSOCKET
+
+needs_assets = pytest.mark.skipif(
+    not (NODE_MODULES / "pyodide" / "pyodide.mjs").is_file()
+    or not (NODE_MODULES / "@pyscript" / "core" / "dist" / "core.js").is_file()
+    or not list(WHEELS.glob("djreconnect-*-py3-none-any.whl")),
+    reason="needs `npm ci` (node_modules/pyodide, node_modules/@pyscript/core) and a built wheel in wheels/",
+)
+pytestmark = needs_assets
+
+
+def demo_app(**settings):
+    settings.setdefault("node_modules_dir", NODE_MODULES)
+    settings.setdefault("wheels_dir", WHEELS)
+    settings.setdefault("secret_key", KEY)
+    return create_app(**settings)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(demo_app()) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def page(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    return response
+
+
+@pytest.fixture(scope="module")
+def tree(page):
+    return LexborHTMLParser(page.text)
+
+
+def root_html(tree):
+    root = tree.css_first("[dj-view] [dj-root]")
+    return "".join(node.html for node in root.iter(include_text=True))
+
+
+def runtime_config(tree):
+    return json.loads(tree.css_first("script#" + constants.CONFIG_ELEMENT_ID).text())
+
+
+def join_frame(tree, ref=1):
+    return {"t": "join", "ref": ref, "view": "editor", "name": "editor",
+            "token": runtime_config(tree)["tokens"]["editor"], "html": root_html(tree)}
+
+
+def roundtrip(ws, frame):
+    ws.send_text(json.dumps(frame))
+    return json.loads(ws.receive_text())
+
+
+# --- the page ----------------------------------------------------------------------
+
+
+def test_page_is_html_with_the_view(page, tree):
+    assert page.headers["content-type"].startswith("text/html")
+    assert tree.body.attributes["dj-view"] == "editor"
+    assert tree.css_first("[dj-view] [dj-root]") is not None
+    assert tree.css_first("form").attributes["dj-submit"] == "save_form"
+
+
+def test_page_has_every_field_of_the_demo(tree):
+    title = tree.css_first("input#title")
+    assert (title.attributes["name"], title.attributes["dj-change"], title.attributes["value"]) == ("title", "validate_title", "")
+
+    body = tree.css_first("textarea#body")
+    assert (body.attributes["name"], body.attributes["dj-input"]) == ("body", "preview")
+
+    search = tree.css_first("input#search")
+    assert "dj-no-recover" in search.attributes and search.attributes["dj-input"] == "filter_tags"
+
+    recover = tree.css_first('[dj-auto-recover="restore_editor"]')
+    assert recover.attributes["dj-value-doc-id"] == "doc-1"
+    cursor = recover.css_first("input#cursor")
+    assert (cursor.attributes["type"], cursor.attributes["name"], cursor.attributes["dj-change"]) == ("hidden", "cursor", "sync_cursor")
+    assert recover.css_first("#rich-editor").attributes["dj-update"] == "ignore"
+
+    published = tree.css_first("input#published")
+    assert published.attributes["type"] == "checkbox" and "checked" not in published.attributes
+    assert published.attributes["dj-change"] == "set_published"
+
+    category = tree.css_first("select#category")
+    assert category.attributes["dj-change"] == "set_category"
+    assert [o.attributes["value"] for o in category.css("option")] == ["news", "guide", "opinion"]
+    assert [o.attributes["value"] for o in category.css("option[selected]")] == ["news"]
+
+    radios = tree.css('input[type="radio"][name="visibility"]')
+    assert [r.attributes["value"] for r in radios] == ["public", "unlisted", "private"]
+    assert [r.attributes["value"] for r in radios if "checked" in r.attributes] == ["public"]
+    assert all(r.attributes["dj-change"] == "set_visibility" for r in radios)
+
+    priority = tree.css_first("input#priority")
+    assert (priority.attributes["type"], priority.attributes["value"], priority.attributes["dj-change"]) == ("number", "3", "set_priority")
+
+    tags = tree.css_first("select#tags")
+    assert "multiple" in tags.attributes and tags.attributes["dj-change"] == "set_tags"
+    assert [o.attributes["value"] for o in tags.css("option")] == ["python", "web", "networking", "ux"]
+    assert tags.css("option[selected]") == []
+
+    save = tree.css_first("button#save")
+    assert (save.attributes["type"], save.attributes["dj-disable-with"]) == ("submit", "Saving...")
+
+    state = json.loads(tree.css_first("#server-state").text())
+    assert state["doc_id"] == "doc-1" and state["clicks"] == 0 and state["priority"] == 3
+
+
+def test_page_includes_the_runtime_with_a_valid_grant(tree):
+    config = runtime_config(tree)
+    assert config["prefix"] == constants.DEFAULT_PREFIX and config["transport"] == "ws"
+    assert MountSigner(KEY).verify(config["tokens"]["editor"], "editor") == {}
+    pyscript = json.loads(tree.css_first('script[type="py"]').attributes["config"])
+    assert pyscript["interpreter"] == "/djreconnect/pyodide/pyodide.mjs"
+    [wheel] = pyscript["files"]
+    assert wheel.startswith("/djreconnect/wheels/djreconnect-") and wheel.endswith(".whl")
+
+
+# --- assets ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, content_type",
+    [
+        ("/djreconnect/pyodide/pyodide.mjs", ("text/javascript", "application/javascript")),
+        ("/djreconnect/pyodide/pyodide.asm.wasm", ("application/wasm",)),
+        ("/djreconnect/pyscript/core.js", ("text/javascript", "application/javascript")),
+        ("/djreconnect/pyscript/core.css", ("text/css",)),
+    ],
+)
+def test_assets_have_their_content_types_and_cors(client, path, content_type):
+    response = client.head(path, headers={"origin": "http://static.example.org"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] in content_type
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_the_wheel_is_served_whole(client, tree):
+    [wheel] = json.loads(tree.css_first('script[type="py"]').attributes["config"])["files"]
+    response = client.get(wheel, headers={"origin": "http://static.example.org"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.content == (WHEELS / wheel.rsplit("/", 1)[1]).read_bytes()
+
+
+def test_asset_preflight_from_another_origin(client):
+    response = client.options(
+        "/djreconnect/pyodide/pyodide.mjs",
+        headers={"origin": "http://static.example.org", "access-control-request-method": "GET"},
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_missing_asset_is_404(client):
+    assert client.get("/djreconnect/pyodide/nope.js").status_code == 404
+
+
+# --- the WebSocket -----------------------------------------------------------------
+
+
+def test_websocket_join_event_ping(client, tree):
+    with client.websocket_connect(WS) as ws:
+        rendered = roundtrip(ws, join_frame(tree))
+        assert rendered == {"t": "rendered", "ref": 1, "view": "editor", "ops": []}
+
+        reply = roundtrip(ws, {"t": "event", "ref": 2, "view": "editor", "handler": "increment", "params": {"amount": "1"}})
+        assert reply["t"] == "reply" and reply["ref"] == 2 and reply["view"] == "editor"
+        assert any(op[0] == "text" and op[2] == "Clicked 1 time" for op in reply["ops"])
+
+        assert roundtrip(ws, {"t": "ping", "ref": 3}) == {"t": "pong", "ref": 3}
+
+
+def test_websocket_errors_keep_the_connection(client, tree):
+    with client.websocket_connect(WS) as ws:
+        error = roundtrip(ws, {"t": "event", "ref": 1, "view": "editor", "handler": "increment", "params": {}})
+        assert (error["t"], error["code"], error["ref"]) == ("error", "not_mounted", 1)
+        assert roundtrip(ws, join_frame(tree, ref=2))["t"] == "rendered"
+        error = roundtrip(ws, {"t": "event", "ref": 3, "view": "editor", "handler": "mount", "params": {}})
+        assert error["code"] == "unknown_handler"
+        ws.send_text("{oops")
+        assert json.loads(ws.receive_text())["code"] == "bad_json"
+        assert roundtrip(ws, {"t": "ping", "ref": 4}) == {"t": "pong", "ref": 4}
+
+
+def test_binary_frame_gets_an_error_and_the_connection_survives(client):
+    with client.websocket_connect(WS) as ws:
+        ws.send_bytes(b'{"t": "ping", "ref": 1}')
+        error = json.loads(ws.receive_text())
+        assert (error["t"], error["code"], error["ref"]) == ("error", "bad_frame", None)
+        assert roundtrip(ws, {"t": "ping", "ref": 2}) == {"t": "pong", "ref": 2}
+
+
+@pytest.mark.parametrize("origin", ["http://testserver", "https://testserver", "http://testserver/"])
+def test_same_origin_is_accepted(client, origin):
+    with client.websocket_connect(WS, headers={"origin": origin}) as ws:
+        assert roundtrip(ws, {"t": "ping", "ref": 1}) == {"t": "pong", "ref": 1}
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://testserver.evil.example", "null"])
+def test_foreign_origin_is_closed_with_4003(client, origin):
+    with pytest.raises(WebSocketDisconnect) as info:
+        with client.websocket_connect(WS, headers={"origin": origin}) as ws:
+            ws.send_text(json.dumps({"t": "ping", "ref": 1}))
+            ws.receive_text()
+    assert info.value.code == constants.CLOSE_FORBIDDEN_ORIGIN == 4003
+
+
+def test_allowed_origins_are_accepted():
+    with TestClient(demo_app(allowed_origins=["http://localhost:5000/"])) as other:
+        with other.websocket_connect(WS, headers={"origin": "http://localhost:5000"}) as ws:
+            assert roundtrip(ws, {"t": "ping", "ref": 1}) == {"t": "pong", "ref": 1}
+        with pytest.raises(WebSocketDisconnect) as info:
+            with other.websocket_connect(WS, headers={"origin": "http://localhost:5001"}) as ws:
+                ws.receive_text()
+        assert info.value.code == 4003
+
+
+# --- DJReconnect with its own views ------------------------------------------------
+
+
+class NoteView(LiveView):
+    template_name = "note.html"
+
+    def mount(self, request, note_id="0", **kwargs):
+        self.note_id = note_id
+        self.text = "hello"
+
+    @event_handler()
+    def break_render(self):
+        del self.text  # the template can no longer render
+
+    @event_handler()
+    def set_text(self, value):
+        self.text = value
+
+
+@pytest.fixture
+def notes(tmp_path):
+    (tmp_path / "note.html").write_text(
+        '<html><head>{{ djreconnect_scripts() }}</head><body dj-view="{{ dj_view_id }}">'
+        '<div dj-root><p id="n">{{ note_id }}</p><p id="t">{{ text }}</p></div></body></html>'
+    )
+    live = DJReconnect(Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=WHEELS), [tmp_path])
+    live.page("/notes/{note_id}", NoteView)
+    with TestClient(live.app) as client:
+        yield live, client
+
+
+def test_path_params_become_signed_mount_params(notes):
+    live, client = notes
+    tree = LexborHTMLParser(client.get("/notes/n-17").text)
+    assert tree.css_first("#n").text() == "n-17"
+    token = runtime_config(tree)["tokens"]["note"]
+    assert live.signer.verify(token, "note") == {"note_id": "n-17"}
+    with client.websocket_connect(WS) as ws:
+        frame = {"t": "join", "ref": 1, "view": "v", "name": "note", "token": token, "html": root_html(tree)}
+        assert roundtrip(ws, frame)["ops"] == []
+
+
+def test_a_render_that_fails_answers_the_event_and_the_connection_survives(notes):
+    live, client = notes
+    with client.websocket_connect(WS) as ws:
+        assert roundtrip(ws, {"t": "join", "ref": 1, "view": "v", "name": "note", "html": ""})["t"] == "rendered"
+        error = roundtrip(ws, {"t": "event", "ref": 2, "view": "v", "handler": "break_render", "params": {}})
+        # Answered by ref, so the page can re-enable a dj-disable-with button.
+        assert (error["t"], error["code"], error["ref"], error["view"]) == ("error", "render_failed", 2, "v")
+        assert roundtrip(ws, {"t": "ping", "ref": 3}) == {"t": "pong", "ref": 3}
+
+
+def test_register_refuses_non_views_and_name_clashes(notes):
+    live, _ = notes
+    with pytest.raises(TypeError):
+        live.register(object)
+
+    class Other(LiveView):
+        view_name = "note"
+
+    with pytest.raises(ValueError):
+        live.register(Other)
+    assert live.register(NoteView) is NoteView
+
+
+def test_missing_assets_are_reported_at_startup(tmp_path):
+    with pytest.raises(RuntimeError, match="npm ci"):
+        DJReconnect(Settings(KEY, node_modules_dir=tmp_path, wheels_dir=WHEELS), [tmp_path])
+    with pytest.raises(RuntimeError, match="pip wheel"):
+        DJReconnect(Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=tmp_path), [tmp_path])
+
+
+# --- the static include example ----------------------------------------------------
+
+STATIC_PAGE = """<!DOCTYPE html>
+<html><head><base href="http://localhost:8000/"><title>static</title></head>
+<body><div dj-view="editor"></div><a href="http://localhost:8000/x">x</a></body></html>
+"""
+
+
+@pytest.mark.skipif(
+    not (CHECKOUT / "index.html").is_file(),
+    reason="the checkout has no index.html (the static include example) to serve",
+)
+def test_index_html_of_the_checkout_points_at_this_backend(client):
+    response = client.get("/index.html")
+    assert response.status_code == 200
+    base = LexborHTMLParser(response.text).css_first("base")
+    assert base is not None and base.attributes["href"] == "http://testserver/"
+
+
+def test_index_html_base_href_is_the_request_origin(tmp_path):
+    (tmp_path / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    (tmp_path / "index.html").write_text(STATIC_PAGE)
+    with TestClient(demo_app(node_modules_dir=tmp_path / "node_modules")) as other:
+        response = other.get("/index.html")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        assert '<base href="http://testserver/">' in response.text
+        # Only the <base> changes.
+        assert response.text == STATIC_PAGE.replace("http://localhost:8000/\">", "http://testserver/\">", 1)
+        response = other.get("/index.html", headers={"host": "example.org:9000"})
+        assert '<base href="http://example.org:9000/">' in response.text
+
+
+def test_no_index_html_route_without_the_file(tmp_path):
+    (tmp_path / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    with TestClient(demo_app(node_modules_dir=tmp_path / "node_modules")) as other:
+        assert other.get("/index.html").status_code == 404
