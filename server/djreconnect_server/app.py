@@ -65,18 +65,21 @@ class DJReconnect:
 
     # --- views ------------------------------------------------------------------
 
-    def register(self, view_cls):
+    def register(self, view_cls, public=False):
+        """Make ``view_cls`` mountable. A page served by ``page`` carries a signed grant
+        for its view; only a ``public`` view may be mounted without one (with no mount
+        params), as a static page on another origin does."""
         if not (isinstance(view_cls, type) and issubclass(view_cls, LiveView)):
             raise TypeError("%r is not a LiveView subclass" % (view_cls,))
         known = self.views.get(view_cls.view_name)
-        if known is not None and known is not view_cls:
+        if known is not None and known[0] is not view_cls:
             raise ValueError("two views are named %r" % (view_cls.view_name,))
-        self.views[view_cls.view_name] = view_cls
+        self.views[view_cls.view_name] = (view_cls, public or (known is not None and known[1]))
         return view_cls
 
-    def page(self, path, view_cls):
+    def page(self, path, view_cls, public=False):
         """Serve ``view_cls`` at ``path``: server-rendered HTML, mounted live by the runtime."""
-        self.register(view_cls)
+        self.register(view_cls, public)
 
         async def render_page(request: Request):
             return HTMLResponse(self.render_page(view_cls, request, dict(request.path_params)))
@@ -131,6 +134,9 @@ class DJReconnect:
                     frames = await live.handle(text)
                 for frame in frames:
                     await websocket.send_text(frame)
+                if live.close_code is not None:
+                    await websocket.close(live.close_code, live.close_reason[:120])
+                    return
         except WebSocketDisconnect:
             return
 

@@ -5,8 +5,9 @@ back what ``receive`` returns.
 """
 
 import logging
+import time
 
-from djreconnect import protocol
+from djreconnect import constants, protocol
 
 from djreconnect_server.diff import diff, parse_fragment, parse_render
 from djreconnect_server.views import HandlerError
@@ -39,8 +40,33 @@ class ViewSession:
         return ops
 
 
+class RateLimiter:
+    """A token bucket: ``rate`` frames a second on average, ``burst`` at once."""
+
+    def __init__(self, rate, burst, clock=time.monotonic):
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.updated = clock()
+
+    def allow(self):
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 class LiveConnection:
-    """The server side of one client connection."""
+    """The server side of one client connection.
+
+    After ``handle`` or ``receive``, ``close_code`` is set (with ``close_reason``) when
+    the transport must close the connection: the application refused it (a view that
+    cannot be mounted, a flood). The frames returned say why first.
+    """
 
     def __init__(self, registry, templates, signer, settings, request):
         self.registry = registry
@@ -49,6 +75,14 @@ class LiveConnection:
         self.settings = settings
         self.request = request
         self.sessions = {}
+        self.limiter = RateLimiter(settings.max_frames_per_second, settings.max_frame_burst)
+        self.close_code = None
+        self.close_reason = ""
+
+    def _refuse(self, code, reason):
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
 
     def _error(self, ref, view, code, message):
         return protocol.encode(protocol.Error(ref=ref, view=view, code=code, message=message))
@@ -64,6 +98,12 @@ class LiveConnection:
 
     async def receive(self, text):
         """Handle one inbound frame; returns the frames to send back (JSON text)."""
+        if self.close_code is not None:
+            return []
+        if not self.limiter.allow():
+            reason = "more than %d frames a second" % self.settings.max_frames_per_second
+            self._refuse(constants.CLOSE_RATE_LIMITED, reason)
+            return [self._error(None, None, "rate_limited", reason)]
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > self.settings.max_frame_bytes:
             return [self._error(None, None, "too_big", "frame of %d bytes exceeds the limit of %d" % (size, self.settings.max_frame_bytes))]
@@ -81,14 +121,13 @@ class LiveConnection:
         return await self._event(message)
 
     async def _join(self, join):
-        view_cls = self.registry.get(join.name)
-        if view_cls is None:
-            return self._error(join.ref, join.view, "unknown_view", "no view named %r" % (join.name,))
-        params = {}
-        if join.token:
-            params = self.signer.verify(join.token, join.name)
-            if params is None:
-                return self._error(join.ref, join.view, "bad_token", "the mount grant for %r is not valid" % (join.name,))
+        refused = self._mount_refusal(join)
+        if refused is not None:
+            code, close_code, message = refused
+            self._refuse(close_code, message)
+            return self._error(join.ref, join.view, code, message)
+        view_cls, public = self.registry[join.name]
+        params = self.signer.verify(join.token, join.name) if join.token else {}
         view = view_cls()
         try:
             view.mount(self.request, **params)
@@ -99,6 +138,20 @@ class LiveConnection:
             return self._error(join.ref, join.view, "mount_failed", "mounting %r failed on the server" % (join.name,))
         self.sessions[join.view] = session
         return protocol.encode(protocol.Rendered(ref=join.ref, view=join.view, ops=ops))
+
+    def _mount_refusal(self, join):
+        """(error code, close code, message) when ``join`` may not mount, else None."""
+        entry = self.registry.get(join.name)
+        if entry is None:
+            return "unknown_view", constants.CLOSE_UNKNOWN_VIEW, "no view named %r" % (join.name,)
+        if join.token:
+            if self.signer.verify(join.token, join.name) is None:
+                return "bad_token", constants.CLOSE_BAD_TOKEN, "the mount grant for %r is not valid" % (join.name,)
+        elif not entry[1]:
+            return "bad_token", constants.CLOSE_BAD_TOKEN, "view %r needs a mount grant from its page" % (join.name,)
+        if join.view not in self.sessions and len(self.sessions) >= self.settings.max_views:
+            return "too_many_views", constants.CLOSE_BAD_FRAME, "more than %d views on one connection" % self.settings.max_views
+        return None
 
     async def _event(self, event):
         session = self.sessions.get(event.view)

@@ -30,6 +30,9 @@ class Settings:
         public_url="",
         allowed_origins=(),
         max_frame_bytes=constants.DEFAULT_MAX_FRAME_BYTES,
+        max_frames_per_second=100,
+        max_frame_burst=1000,
+        max_views=32,
         node_modules_dir=None,
         wheels_dir=None,
     ):
@@ -52,6 +55,11 @@ class Settings:
         self.public_url = public_url.rstrip("/")
         self.allowed_origins = tuple(origin.rstrip("/") for origin in allowed_origins)
         self.max_frame_bytes = max_frame_bytes
+        # A flood closes the connection (4029); a burst allows a recovery that replays
+        # many fields at once.
+        self.max_frames_per_second = max_frames_per_second
+        self.max_frame_burst = max_frame_burst
+        self.max_views = max_views
         self.node_modules_dir = Path(
             node_modules_dir or os.environ.get("DJRECONNECT_NODE_MODULES") or _CHECKOUT / "node_modules"
         )

@@ -43,6 +43,7 @@ class SSESession:
         self.stream_token = 0  # which stream is current; older ones end
         self.idle_since = time.monotonic()
         self.lock = asyncio.Lock()  # frames are handled one at a time, in order
+        self.refusal = None  # (code, reason) once the application closes the session
 
     def push(self, frame):
         self.sent.append((self.next_id, frame))
@@ -104,6 +105,10 @@ class SSEHub:
             )
             while session.stream_token == token:
                 pending = session.after(last)
+                if session.refusal is not None and not pending:
+                    code, reason = session.refusal
+                    yield ServerSentEvent(json.dumps({"code": code, "reason": reason}), event=EVENT_CLOSE)
+                    return
                 if pending is None:
                     return  # fell behind what is kept: the client reconnects and remounts
                 if not pending:
@@ -130,9 +135,16 @@ class SSEHub:
         """Handle the frames of one POST (one per line), in order; replies go to the stream."""
         async with session.lock:
             for line in body.splitlines():
+                if session.refusal is not None:
+                    return
                 if line.strip():
                     for frame in await session.live.handle(line):
                         session.push(frame)
+                    if session.live.close_code is not None:
+                        # Said on the stream once what precedes it is sent; then forgotten.
+                        session.refusal = (session.live.close_code, session.live.close_reason)
+                        self.sessions.pop(session.id, None)
+                        session.wakeup.set()
 
 
 def refused_stream(origin, code, reason):

@@ -264,7 +264,7 @@ def notes(tmp_path):
         '<div dj-root><p id="n">{{ note_id }}</p><p id="t">{{ text }}</p></div></body></html>'
     )
     live = DJReconnect(Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=WHEELS), [tmp_path])
-    live.page("/notes/{note_id}", NoteView)
+    live.page("/notes/{note_id}", NoteView, public=True)
     with TestClient(live.app) as client:
         yield live, client
 

@@ -88,7 +88,8 @@ def signer():
 
 @pytest.fixture
 def live(settings, templates, signer):
-    registry = {cls.view_name: cls for cls in (EditorView, BrokenEditorView, ParamsView, FailingMountView)}
+    # (view class, public): public views may be mounted without a grant.
+    registry = {cls.view_name: (cls, True) for cls in (EditorView, BrokenEditorView, ParamsView, FailingMountView)}
     return LiveConnection(registry, templates, signer, settings, request=None)
 
 
@@ -451,7 +452,7 @@ def test_handler_error_is_the_views_answer(live, templates, signer):
         def pick(self, value=""):
             raise HandlerError("not_allowed", "no picking")
 
-    live.registry["picky"] = Picky
+    live.registry["picky"] = (Picky, True)
     page = Page(templates, signer, Picky)
     page.join(live)
     [error] = send(live, event("pick", ref=6))

@@ -22,7 +22,8 @@ def create_app(**settings):
     """The demo backend; ``settings`` are passed to Settings."""
     settings.setdefault("secret_key", os.environ.get("DJRECONNECT_SECRET_KEY", DEMO_SECRET_KEY))
     live = DJReconnect(Settings(**settings), [TEMPLATES])
-    live.page("/", EditorView)
+    # Public: index.html, a static page on another origin, mounts it without a grant.
+    live.page("/", EditorView, public=True)
     static_page = live.settings.node_modules_dir.parent / "index.html"
 
     async def index_html(request: Request):

@@ -39,59 +39,57 @@ class EditorView(LiveView):
         return context
 
     @event_handler()
-    def validate_title(self, value="", **kwargs):
+    def validate_title(self, value: str = "", **kwargs):
         self.title = value
 
     @event_handler()
-    def preview(self, value="", **kwargs):
+    def preview(self, value: str = "", **kwargs):
         self.body = value
 
     @event_handler()
-    def filter_tags(self, value="", **kwargs):
+    def filter_tags(self, value: str = "", **kwargs):
         self.search = value
 
     @event_handler()
-    def sync_cursor(self, value="", **kwargs):
+    def sync_cursor(self, value: str = "", **kwargs):
         self.cursor = value
 
     @event_handler()
-    def restore_editor(self, doc_id="", cursor="", **kwargs):
+    def restore_editor(self, doc_id: str = "", cursor: str = "", **kwargs):
         self.doc_id = doc_id
         self.cursor = cursor
         self.restore_calls.append({"doc_id": doc_id, "cursor": cursor})
 
     @event_handler()
-    def set_published(self, value=False, **kwargs):
+    def set_published(self, value: bool = False, **kwargs):
         self.published = bool(value)
 
     @event_handler()
-    def set_category(self, value="", **kwargs):
+    def set_category(self, value: str = "", **kwargs):
         self.category = _choice(value, CATEGORIES, "category")
 
     @event_handler()
-    def set_visibility(self, value="", **kwargs):
+    def set_visibility(self, value: str = "", **kwargs):
         self.visibility = _choice(value, VISIBILITIES, "visibility")
 
     @event_handler()
-    def set_priority(self, value="", **kwargs):
-        if value in ("", None):
+    def set_priority(self, value: str = "", **kwargs):
+        if value == "":
             self.priority = None
             return
         try:
             self.priority = int(value)
-        except (TypeError, ValueError):
+        except ValueError:
             raise HandlerError("bad_params", "priority must be a whole number, not %r" % (value,))
 
     @event_handler()
-    def set_tags(self, value=(), **kwargs):
-        if not isinstance(value, list):
-            value = [value]
+    def set_tags(self, value: list = (), **kwargs):
         for tag in value:
             _choice(tag, TAGS, "tag")
         self.tags = list(value)
 
     @event_handler()
-    def increment(self, amount="1", **kwargs):
+    def increment(self, amount: str = "1", **kwargs):
         try:
             self.clicks += int(amount)
         except ValueError:
