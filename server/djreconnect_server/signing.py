@@ -1,5 +1,7 @@
 """Mount grants: which view (and with which mount params) a page may mount, signed."""
 
+import hashlib
+
 from itsdangerous import BadSignature, URLSafeSerializer
 
 SALT = "djreconnect.mount"
@@ -7,7 +9,7 @@ SALT = "djreconnect.mount"
 
 class MountSigner:
     def __init__(self, secret_key):
-        self.serializer = URLSafeSerializer(secret_key, salt=SALT)
+        self.serializer = URLSafeSerializer(secret_key, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
 
     def sign(self, view_name, params):
         return self.serializer.dumps({"view": view_name, "params": params})
