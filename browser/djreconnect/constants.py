@@ -36,6 +36,11 @@ TRANSPORT_WEBSOCKET = "ws"
 TRANSPORT_SSE = "sse"
 TRANSPORTS = (TRANSPORT_WEBSOCKET, TRANSPORT_SSE)
 
+# --- interpreters (PyScript script types) -----------------------------------
+INTERPRETER_PYODIDE = "pyodide"
+INTERPRETER_MICROPYTHON = "micropython"
+INTERPRETERS = (INTERPRETER_PYODIDE, INTERPRETER_MICROPYTHON)
+
 # URL paths under the backend's prefix.
 DEFAULT_PREFIX = "/djreconnect"
 PATH_WEBSOCKET = "/ws"

@@ -1,32 +1,37 @@
-"""The one place that knows which interpreter runs the page: proxies, nulls, conversions.
+"""The one place that knows which interpreter runs the page (Pyodide or MicroPython):
+proxies, nulls and conversions, through PyScript's ``pyscript.ffi`` where it serves.
 
-Everything else in the browser adapter calls these helpers instead of importing
-``pyodide`` itself.
+Everything else in the browser adapter calls these helpers.
 """
 
 import js  # noqa: F401  (re-exported: the adapter's only door to the page)
-from pyodide.ffi import JsProxy, create_proxy, jsnull, to_js
+from pyscript.ffi import create_proxy, is_none, to_js
+
+import sys
+
+INTERPRETER = "micropython" if sys.implementation.name == "micropython" else "pyodide"
 
 
 def is_null(value):
-    """True for JS null and undefined as Python sees them."""
-    return value is None or value is jsnull
+    """True for JS null and undefined as Python sees them (None, or Pyodide's jsnull)."""
+    return is_none(value)
 
 
 def to_js_object(value):
     """A Python dict (possibly nested) as a plain JS object."""
-    return to_js(value, dict_converter=js.Object.fromEntries)
+    return to_js(value)
 
 
-def to_py(value):
-    """A JS value as Python (objects to dicts, arrays to lists)."""
-    if isinstance(value, JsProxy):
-        return value.to_py()
-    return value
+def _release(made):
+    """Let a proxy go. Pyodide frees it now; MicroPython frees what JS no longer
+    references when JS collects it, so dropping our last reference is the release."""
+    destroy = getattr(made, "destroy", None)
+    if destroy is not None:
+        destroy()
 
 
 class ProxyOwner:
-    """Owns JS callback proxies and destroys them together.
+    """Owns JS callback proxies and releases them together.
 
     Every callback handed to JS is made here, so a teardown (or a reconnect that
     retires a transport) leaves nothing behind. ``live`` counts what is held.
@@ -47,7 +52,7 @@ class ProxyOwner:
     def destroy_all(self):
         proxies, self.proxies = self.proxies, []
         for made in proxies:
-            made.destroy()
+            _release(made)
             ProxyOwner.destroyed += 1
 
     @classmethod

@@ -60,6 +60,9 @@ class DJReconnect:
             )
         if not settings.cdn_base_url:
             self.app.mount(prefix + "/pyodide", _public_assets(settings.pyodide_dir), name="djreconnect-pyodide")
+            self.app.mount(
+                prefix + "/micropython", _public_assets(settings.micropython_dir), name="djreconnect-micropython"
+            )
             self.app.mount(prefix + "/pyscript", _public_assets(settings.pyscript_dir), name="djreconnect-pyscript")
             self.app.mount(prefix + "/wheels", _public_assets(settings.wheels_dir), name="djreconnect-wheels")
 
@@ -98,7 +101,11 @@ class DJReconnect:
         """PyScript's config with absolute URLs, for static pages on other origins
         (PyScript resolves the URLs in its config against the page, not the backend)."""
         base = self.settings.cdn_base_url or str(request.base_url).rstrip("/") + self.settings.prefix
-        return JSONResponse(pyscript_config(self.settings, base), headers={"Access-Control-Allow-Origin": "*"})
+        interpreter = request.query_params.get("interpreter", self.settings.interpreter)
+        if interpreter not in constants.INTERPRETERS:
+            return Response("unknown interpreter %r" % interpreter, status_code=400, media_type="text/plain")
+        config = pyscript_config(self.settings, base, interpreter)
+        return JSONResponse(config, headers={"Access-Control-Allow-Origin": "*"})
 
     # --- the live connection ------------------------------------------------------
 

@@ -28,6 +28,7 @@ def build_parser():
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--transport", choices=constants.TRANSPORTS, default=constants.TRANSPORT_WEBSOCKET)
+    demo.add_argument("--interpreter", choices=constants.INTERPRETERS, default=constants.INTERPRETER_PYODIDE)
     demo.add_argument("--backoff-min-ms", type=_positive, default=constants.DEFAULT_BACKOFF_MIN_MS)
     demo.add_argument("--backoff-base-ms", type=_positive, default=constants.DEFAULT_BACKOFF_BASE_MS)
     demo.add_argument("--backoff-max-ms", type=_positive, default=constants.DEFAULT_BACKOFF_MAX_MS)
@@ -61,6 +62,7 @@ def run_demo(args):
         backoff = Backoff(args.backoff_min_ms, args.backoff_base_ms, args.backoff_max_ms, args.max_attempts)
         app = create_app(
             transport=args.transport,
+            interpreter=args.interpreter,
             backoff=backoff,
             heartbeat_interval_ms=args.heartbeat_interval_ms,
             heartbeat_timeout_ms=args.heartbeat_timeout_ms,
@@ -70,7 +72,7 @@ def run_demo(args):
     except (BackoffError, ValueError, RuntimeError) as error:
         print("djreconnect demo: %s" % error, file=sys.stderr)
         return 2
-    print("djreconnect demo on http://%s:%d/ (transport %s)" % (args.host, args.port, args.transport), flush=True)
+    print("djreconnect demo on http://%s:%d/ (transport %s, %s)" % (args.host, args.port, args.transport, args.interpreter), flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=2)
     return 0
 

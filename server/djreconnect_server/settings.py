@@ -22,6 +22,7 @@ class Settings:
         self,
         secret_key,
         transport=constants.TRANSPORT_WEBSOCKET,
+        interpreter=constants.INTERPRETER_PYODIDE,
         backoff=None,
         heartbeat_interval_ms=constants.DEFAULT_HEARTBEAT_INTERVAL_MS,
         heartbeat_timeout_ms=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS,
@@ -40,6 +41,10 @@ class Settings:
             raise ValueError("secret_key must be a string of at least 16 characters")
         if transport not in constants.TRANSPORTS:
             raise ValueError("transport must be one of %s, not %r" % (", ".join(constants.TRANSPORTS), transport))
+        if interpreter not in constants.INTERPRETERS:
+            raise ValueError(
+                "interpreter must be one of %s, not %r" % (", ".join(constants.INTERPRETERS), interpreter)
+            )
         if not prefix.startswith("/") or prefix.endswith("/"):
             raise ValueError("prefix must start with '/' and not end with one: %r" % (prefix,))
         for name, value in (("heartbeat_interval_ms", heartbeat_interval_ms), ("heartbeat_timeout_ms", heartbeat_timeout_ms)):
@@ -47,6 +52,7 @@ class Settings:
                 raise ValueError("%s must be a finite number > 0, not %r" % (name, value))
         self.secret_key = secret_key
         self.transport = transport
+        self.interpreter = interpreter
         self.backoff = backoff if backoff is not None else Backoff()
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
@@ -70,6 +76,10 @@ class Settings:
         return self.node_modules_dir / "pyodide"
 
     @property
+    def micropython_dir(self):
+        return self.node_modules_dir / "@micropython" / "micropython-webassembly-pyscript"
+
+    @property
     def pyscript_dir(self):
         return self.node_modules_dir / "@pyscript" / "core" / "dist"
 
@@ -91,7 +101,12 @@ class Settings:
         """Raise a clear error when npm's assets or the wheel are missing (served locally)."""
         if self.cdn_base_url:
             return
-        for needed in (self.pyodide_dir / "pyodide.mjs", self.pyscript_dir / "core.js"):
+        needed_files = (
+            self.pyodide_dir / "pyodide.mjs",
+            self.micropython_dir / "micropython.mjs",
+            self.pyscript_dir / "core.js",
+        )
+        for needed in needed_files:
             if not needed.is_file():
                 raise RuntimeError("missing %s: run `npm ci` (the setup command does)" % needed)
         self.wheel_file()

@@ -15,7 +15,14 @@ def _script_json(value):
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def pyscript_config(settings, base):
+# PyScript's script type and the interpreter module, per interpreter.
+INTERPRETER_SCRIPTS = {
+    constants.INTERPRETER_PYODIDE: ("py", "/pyodide/pyodide.mjs"),
+    constants.INTERPRETER_MICROPYTHON: ("mpy", "/micropython/micropython.mjs"),
+}
+
+
+def pyscript_config(settings, base, interpreter=None):
     """PyScript's config: the interpreter and the wheel to unpack, under asset URL ``base``."""
     if settings.cdn_base_url:
         from djreconnect import __version__
@@ -24,7 +31,7 @@ def pyscript_config(settings, base):
     else:
         wheel = settings.wheel_file().name
     return {
-        "interpreter": base + "/pyodide/pyodide.mjs",
+        "interpreter": base + INTERPRETER_SCRIPTS[interpreter or settings.interpreter][1],
         "files": {base + "/wheels/" + wheel: "./*"},
     }
 
@@ -41,11 +48,12 @@ def include_html(settings, tokens):
         '<link rel="stylesheet" href="{base}/pyscript/core.css">\n'
         '<script type="module" src="{base}/pyscript/core.js"></script>\n'
         '<script type="application/json" id="{config_id}">{runtime}</script>\n'
-        "<script type=\"py\" config='{pyscript}'>\n{entry}</script>"
+        "<script type=\"{script_type}\" config='{pyscript}'>\n{entry}</script>"
     ).format(
         base=Markup(escape(base)),
         config_id=constants.CONFIG_ELEMENT_ID,
         runtime=Markup(_script_json(runtime_config)),
+        script_type=INTERPRETER_SCRIPTS[settings.interpreter][0],
         pyscript=json.dumps(pyscript_config(settings, base)),
         entry=Markup(RUNTIME_ENTRY),
     )

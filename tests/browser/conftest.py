@@ -23,9 +23,15 @@ def transport(request):
     return request.param
 
 
+@pytest.fixture(scope="module", params=["pyodide", "micropython"])
+def interpreter(request):
+    """Every browser suite runs on both interpreters the runtime supports."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server(server_flags, transport):
-    demo = DemoServer("--transport", transport, *server_flags).start()
+def server(server_flags, transport, interpreter):
+    demo = DemoServer("--transport", transport, "--interpreter", interpreter, *server_flags).start()
     yield demo
     demo.stop()
 

@@ -25,7 +25,8 @@ class Guard:
 
     def _request(self, request):
         url = request.url
-        if not (url.startswith("http://127.0.0.1:") or url.startswith("ws://127.0.0.1:") or url.startswith("data:")):
+        local = ("http://127.0.0.1:", "ws://127.0.0.1:", "blob:http://127.0.0.1:", "data:")
+        if not url.startswith(local):
             self.off_host.append(url)
 
     def check(self):

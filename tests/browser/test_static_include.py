@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from djreconnect_server.demo import PYODIDE_SCRIPT, point_static_page
 from support import CHECKOUT, DemoServer, free_port, server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
@@ -48,16 +49,17 @@ def server_flags(static_host):
     return ["--allow-origin", static_host[0]]
 
 
-def publish(root, backend_url, name="index.html"):
-    """Copy index.html to the static host, pointed at ``backend_url`` (its one setting)."""
+def publish(root, backend_url, interpreter, name="index.html"):
+    """Copy index.html to the static host, pointed at ``backend_url`` (its one setting)
+    and, for MicroPython, with the script tag its comment describes."""
     html = (CHECKOUT / "index.html").read_text(encoding="utf-8")
-    assert '<base href="http://127.0.0.1:8000/">' in html
-    (root / name).write_text(html.replace("http://127.0.0.1:8000/", backend_url + "/"), encoding="utf-8")
+    assert '<base href="http://127.0.0.1:8000/">' in html and PYODIDE_SCRIPT in html
+    (root / name).write_text(point_static_page(html, backend_url, interpreter), encoding="utf-8")
 
 
-def test_static_page_on_another_origin_mounts_the_editor(browser, server, static_host, guard):
+def test_static_page_on_another_origin_mounts_the_editor(browser, server, static_host, guard, interpreter):
     url, root = static_host
-    publish(root, server.url)
+    publish(root, server.url, interpreter)
     context = browser.new_context()
     page = context.new_page()
     guard.attach(page)
@@ -83,11 +85,11 @@ def test_the_demo_serves_index_html_pointed_at_itself(browser, server, guard):
     context.close()
 
 
-def test_an_origin_not_allowed_is_refused_without_a_retry_loop(browser, static_host, guard):
+def test_an_origin_not_allowed_is_refused_without_a_retry_loop(browser, static_host, guard, interpreter):
     url, root = static_host
-    backend = DemoServer().start()  # allows only its own origin
+    backend = DemoServer("--interpreter", interpreter).start()  # allows only its own origin
     try:
-        publish(root, backend.url, "refused.html")
+        publish(root, backend.url, interpreter, "refused.html")
         context = browser.new_context()
         page = context.new_page()
         guard.attach(page)

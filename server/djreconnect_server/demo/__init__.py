@@ -16,6 +16,16 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # anyone who knows it can forge mount grants.
 DEMO_SECRET_KEY = "djreconnect-demo-secret-key-not-for-production"
 _BASE_HREF = re.compile(r'<base href="[^"]*">')
+PYODIDE_SCRIPT = '<script type="py" config="djreconnect/pyscript.json">'
+MICROPYTHON_SCRIPT = '<script type="mpy" config="djreconnect/pyscript.json?interpreter=micropython">'
+
+
+def point_static_page(html, backend_url, interpreter):
+    """index.html set up for a backend: its one URL, and the interpreter's script tag."""
+    html = _BASE_HREF.sub('<base href="%s/">' % backend_url.rstrip("/"), html, count=1)
+    if interpreter == "micropython":
+        html = html.replace(PYODIDE_SCRIPT, MICROPYTHON_SCRIPT, 1)
+    return html
 
 
 def create_app(**settings):
@@ -29,8 +39,8 @@ def create_app(**settings):
     async def index_html(request: Request):
         """The static include example, pointed at this backend."""
         html = static_page.read_text(encoding="utf-8")
-        origin = str(request.base_url).rstrip("/")
-        return HTMLResponse(_BASE_HREF.sub('<base href="%s/">' % origin, html, count=1))
+        origin = str(request.base_url)
+        return HTMLResponse(point_static_page(html, origin, live.settings.interpreter))
 
     if static_page.is_file():
         live.app.add_api_route("/index.html", index_html, methods=["GET"], response_class=HTMLResponse)
