@@ -28,7 +28,13 @@ class DemoServer:
 
     def start(self):
         command = [
-            sys.executable, "-m", "djreconnect_server.cli", "demo", "--port", str(self.port), *self.flags,
+            sys.executable,
+            "-m",
+            "djreconnect_server.cli",
+            "demo",
+            "--port",
+            str(self.port),
+            *self.flags,
         ]
         self.process = subprocess.Popen(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30

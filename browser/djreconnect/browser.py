@@ -249,9 +249,7 @@ class Runtime:
         return WebSocketTransport(self.url, generation, self._websocket_opened, self._frame, self._websocket_closed)
 
     def _sse(self, generation, on_open):
-        return SSETransport(
-            self.backend, self.prefix, generation, on_open, self._frame, self._closed, self.sse_resume
-        )
+        return SSETransport(self.backend, self.prefix, generation, on_open, self._frame, self._closed, self.sse_resume)
 
     def _websocket_opened(self, generation):
         self.websocket_worked = True

@@ -143,9 +143,7 @@ class Client:
         effects = []
         for queued in self.queue:
             effects.append(EventDone(queued.view_id, queued.ref))
-            effects.append(
-                ReportError(queued.view_id, "not_sent", "%s was not sent: %s" % (queued.handler, why))
-            )
+            effects.append(ReportError(queued.view_id, "not_sent", "%s was not sent: %s" % (queued.handler, why)))
         self.queue = []
         return effects
 
@@ -213,8 +211,7 @@ class Client:
                 ReportError(
                     view_id,
                     "queue_full",
-                    "%s was not kept: %d events already wait for the connection"
-                    % (handler, self.queue_limit),
+                    "%s was not kept: %d events already wait for the connection" % (handler, self.queue_limit),
                 ),
             ]
         self.queue.append(QueuedEvent(view_id, kind, handler, params, ref))

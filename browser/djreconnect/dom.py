@@ -219,7 +219,7 @@ def value_params(element):
     prefix = constants.ATTR_VALUE_PREFIX
     for name in element.getAttributeNames():
         if name.startswith(prefix) and len(name) > len(prefix):
-            params[name[len(prefix):].replace("-", "_")] = element.getAttribute(name)
+            params[name[len(prefix) :].replace("-", "_")] = element.getAttribute(name)
     return params
 
 
@@ -229,7 +229,7 @@ def _data_params(element):
     prefix = constants.ATTR_DATA_PREFIX
     for name in element.getAttributeNames():
         if name.startswith(prefix) and len(name) > len(prefix):
-            params[name[len(prefix):].replace("-", "_")] = element.getAttribute(name)
+            params[name[len(prefix) :].replace("-", "_")] = element.getAttribute(name)
     return params
 
 

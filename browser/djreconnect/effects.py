@@ -11,9 +11,7 @@ class Effect:
             setattr(self, name, value)
 
     def __eq__(self, other):
-        return type(self) is type(other) and all(
-            getattr(self, name) == getattr(other, name) for name in self.FIELDS
-        )
+        return type(self) is type(other) and all(getattr(self, name) == getattr(other, name) for name in self.FIELDS)
 
     def __repr__(self):
         return "%s(%s)" % (

@@ -89,14 +89,10 @@ class Message:
                     )
                 values[name] = value
             elif default is REQUIRED:
-                raise ProtocolError(
-                    "missing_field", "a '%s' message needs the field '%s'" % (cls.TYPE, name)
-                )
+                raise ProtocolError("missing_field", "a '%s' message needs the field '%s'" % (cls.TYPE, name))
         for name in wire:
             if name != "t" and name not in values:
-                raise ProtocolError(
-                    "unknown_field", "a '%s' message has no field '%s'" % (cls.TYPE, name)
-                )
+                raise ProtocolError("unknown_field", "a '%s' message has no field '%s'" % (cls.TYPE, name))
         message = cls(**values)
         message.validate()
         return message

@@ -32,7 +32,7 @@ UNSERIALIZED_TYPES = ("file", "submit", "button", "reset", "image")
 
 def attribute_param_name(attribute, prefix):
     """``dj-value-doc-id`` (prefix ``dj-value-``) -> ``doc_id``."""
-    return attribute[len(prefix):].replace("-", "_")
+    return attribute[len(prefix) :].replace("-", "_")
 
 
 def field_value(record):

@@ -10,9 +10,9 @@ from djreconnect.jsbridge import ProxyOwner, js, to_js_object
 def websocket_url(base_url, prefix):
     """ws(s)://host/prefix/ws from the backend's http(s) base URL."""
     if base_url.startswith("https://"):
-        scheme, rest = "wss://", base_url[len("https://"):]
+        scheme, rest = "wss://", base_url[len("https://") :]
     elif base_url.startswith("http://"):
-        scheme, rest = "ws://", base_url[len("http://"):]
+        scheme, rest = "ws://", base_url[len("http://") :]
     else:
         raise ValueError("the backend URL must start with http:// or https://: %r" % (base_url,))
     return scheme + rest.rstrip("/") + prefix + constants.PATH_WEBSOCKET

@@ -2,19 +2,17 @@
 
 import logging
 import mimetypes
-from pathlib import Path
 
+from djreconnect import constants, protocol
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
-from djreconnect import constants, protocol
-
 from djreconnect_server.live import LiveConnection
-from djreconnect_server.sse import HEADER_CSRF, HEADER_SESSION, SSEHub, refused_stream
 from djreconnect_server.signing import MountSigner
+from djreconnect_server.sse import HEADER_CSRF, HEADER_SESSION, SSEHub, refused_stream
 from djreconnect_server.templating import Templates, pyscript_config
 from djreconnect_server.views import LiveView
 
@@ -133,9 +131,7 @@ class DJReconnect:
                 text = message.get("text")
                 if text is None:
                     frames = [
-                        protocol.encode(
-                            protocol.Error(code="bad_frame", message="frames must be text, not binary")
-                        )
+                        protocol.encode(protocol.Error(code="bad_frame", message="frames must be text, not binary"))
                     ]
                 else:
                     frames = await live.handle(text)

@@ -72,7 +72,11 @@ def run_demo(args):
     except (BackoffError, ValueError, RuntimeError) as error:
         print("djreconnect demo: %s" % error, file=sys.stderr)
         return 2
-    print("djreconnect demo on http://%s:%d/ (transport %s, %s)" % (args.host, args.port, args.transport, args.interpreter), flush=True)
+    print(
+        "djreconnect demo on http://%s:%d/ (transport %s, %s)"
+        % (args.host, args.port, args.transport, args.interpreter),
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=2)
     return 0
 

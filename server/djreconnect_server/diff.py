@@ -10,10 +10,9 @@ diffed in place, the unmatched middle is replaced by one splice. Subtrees marked
 ``dj-update="ignore"`` and nested views are never entered.
 """
 
-from selectolax.lexbor import LexborHTMLParser
-
 from djreconnect import constants
 from djreconnect.patch import OP_ATTR, OP_SPLICE, OP_TEXT
+from selectolax.lexbor import LexborHTMLParser
 
 TEXT = "-text"
 COMMENT = "-comment"
@@ -150,17 +149,14 @@ def diff_children(old, new, path, ops):
     while prefix < limit and _same(old[prefix], new[prefix]):
         prefix += 1
     suffix = 0
-    while (
-        suffix < limit - prefix
-        and _same(old[old_count - 1 - suffix], new[new_count - 1 - suffix])
-    ):
+    while suffix < limit - prefix and _same(old[old_count - 1 - suffix], new[new_count - 1 - suffix]):
         suffix += 1
     # Suffix pairs, right to left, at their old indexes (nothing left of them has moved yet).
     for offset in range(suffix):
         old_index = old_count - 1 - offset
         diff_nodes(old[old_index], new[new_count - 1 - offset], path + [old_index], ops)
     removed = old_count - prefix - suffix
-    added = new[prefix:new_count - suffix]
+    added = new[prefix : new_count - suffix]
     if removed or added:
         ops.append([OP_SPLICE, path, prefix, removed, "".join(_html(node) for node in added)])
     for index in range(prefix - 1, -1, -1):

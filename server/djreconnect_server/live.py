@@ -106,7 +106,14 @@ class LiveConnection:
             return [self._error(None, None, "rate_limited", reason)]
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > self.settings.max_frame_bytes:
-            return [self._error(None, None, "too_big", "frame of %d bytes exceeds the limit of %d" % (size, self.settings.max_frame_bytes))]
+            return [
+                self._error(
+                    None,
+                    None,
+                    "too_big",
+                    "frame of %d bytes exceeds the limit of %d" % (size, self.settings.max_frame_bytes),
+                )
+            ]
         try:
             message = protocol.decode_client(text)
         except protocol.ProtocolError as error:
@@ -150,7 +157,11 @@ class LiveConnection:
         elif not entry[1]:
             return "bad_token", constants.CLOSE_BAD_TOKEN, "view %r needs a mount grant from its page" % (join.name,)
         if join.view not in self.sessions and len(self.sessions) >= self.settings.max_views:
-            return "too_many_views", constants.CLOSE_BAD_FRAME, "more than %d views on one connection" % self.settings.max_views
+            return (
+                "too_many_views",
+                constants.CLOSE_BAD_FRAME,
+                "more than %d views on one connection" % self.settings.max_views,
+            )
         return None
 
     async def _event(self, event):

@@ -42,12 +42,13 @@ class Settings:
         if transport not in constants.TRANSPORTS:
             raise ValueError("transport must be one of %s, not %r" % (", ".join(constants.TRANSPORTS), transport))
         if interpreter not in constants.INTERPRETERS:
-            raise ValueError(
-                "interpreter must be one of %s, not %r" % (", ".join(constants.INTERPRETERS), interpreter)
-            )
+            raise ValueError("interpreter must be one of %s, not %r" % (", ".join(constants.INTERPRETERS), interpreter))
         if not prefix.startswith("/") or prefix.endswith("/"):
             raise ValueError("prefix must start with '/' and not end with one: %r" % (prefix,))
-        for name, value in (("heartbeat_interval_ms", heartbeat_interval_ms), ("heartbeat_timeout_ms", heartbeat_timeout_ms)):
+        for name, value in (
+            ("heartbeat_interval_ms", heartbeat_interval_ms),
+            ("heartbeat_timeout_ms", heartbeat_timeout_ms),
+        ):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
                 raise ValueError("%s must be a finite number > 0, not %r" % (name, value))
         self.secret_key = secret_key

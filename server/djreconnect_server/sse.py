@@ -100,9 +100,7 @@ class SSEHub:
     async def _events(self, session, token, last):
         session.streams += 1
         try:
-            yield ServerSentEvent(
-                json.dumps({"session": session.id, "csrf": session.csrf}), event=EVENT_SESSION
-            )
+            yield ServerSentEvent(json.dumps({"session": session.id, "csrf": session.csrf}), event=EVENT_SESSION)
             while session.stream_token == token:
                 pending = session.after(last)
                 if session.refusal is not None and not pending:
@@ -155,4 +153,3 @@ def refused_stream(origin, code, reason):
         yield ServerSentEvent(json.dumps({"code": code, "reason": reason}), event=EVENT_CLOSE)
 
     return EventSourceResponse(events(), headers={"Access-Control-Allow-Origin": origin or "*"})
-

@@ -3,9 +3,8 @@
 import json
 
 import jinja2
-from markupsafe import Markup, escape
-
 from djreconnect import constants
+from markupsafe import Markup, escape
 
 RUNTIME_ENTRY = "from djreconnect.browser import main\nruntime = main()\n"
 

@@ -2,7 +2,6 @@
 and a guard that fails a test whose page reaches off 127.0.0.1."""
 
 import pytest
-
 from support import DemoServer, Guard, ensure_fresh_wheel, wait_connected
 
 

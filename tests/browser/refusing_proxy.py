@@ -46,9 +46,7 @@ async def handle(client_reader, client_writer, backend_port):
 
 
 async def main(listen_port, backend_port):
-    server = await asyncio.start_server(
-        lambda r, w: handle(r, w, backend_port), "127.0.0.1", listen_port
-    )
+    server = await asyncio.start_server(lambda r, w: handle(r, w, backend_port), "127.0.0.1", listen_port)
     async with server:
         await server.serve_forever()
 

@@ -73,6 +73,16 @@ def ensure_fresh_wheel():
     for stale in wheels:
         stale.unlink()
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(CHECKOUT / "wheels"), str(CHECKOUT / "browser")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(CHECKOUT / "wheels"),
+            str(CHECKOUT / "browser"),
+        ],
         check=True,
     )

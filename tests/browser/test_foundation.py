@@ -1,7 +1,6 @@
 """The walking skeleton in a real Chromium: boot, connect, events, patches, focus, ignore, submit."""
 
 import pytest
-
 from support import server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
@@ -44,8 +43,7 @@ def test_focus_caret_and_typed_value_survive_patches(live_page):
     wait_server_state(live_page, lambda s: s["body"] == "abcXYdef")
     live_page.wait_for_function("document.querySelector('#preview').textContent === 'abcXYdef'")
     focus = live_page.evaluate(
-        "() => { const el = document.activeElement;"
-        " return [el.id, el.value, el.selectionStart, el.selectionEnd]; }"
+        "() => { const el = document.activeElement; return [el.id, el.value, el.selectionStart, el.selectionEnd]; }"
     )
     assert focus == ["body", "abcXYdef", 5, 5]
 
@@ -63,8 +61,7 @@ def test_submit_disables_its_button_until_the_reply(live_page):
     live_page.fill("#title", "A title")
     # Read the button in the same task as the click: the submit handler runs synchronously.
     during = live_page.evaluate(
-        "() => { const b = document.querySelector('#save'); b.click();"
-        " return [b.disabled, b.textContent]; }"
+        "() => { const b = document.querySelector('#save'); b.click(); return [b.disabled, b.textContent]; }"
     )
     assert during == [True, "Saving..."]
     state = wait_server_state(live_page, lambda s: s["saves"] == before + 1)
@@ -82,8 +79,13 @@ def test_change_events_carry_each_field_kind(live_page):
     live_page.select_option("#tags", ["web", "ux"])
     state = wait_server_state(
         live_page,
-        lambda s: s["published"] and s["category"] == "guide" and s["visibility"] == "private"
-        and s["priority"] == 5 and s["tags"] == ["web", "ux"],
+        lambda s: (
+            s["published"]
+            and s["category"] == "guide"
+            and s["visibility"] == "private"
+            and s["priority"] == 5
+            and s["tags"] == ["web", "ux"]
+        ),
     )
     assert state["tags"] == ["web", "ux"]
 

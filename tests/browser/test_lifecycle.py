@@ -4,7 +4,6 @@ killed, terminated, stopped and cut off: banner, body state, backoff, failure, n
 import signal
 
 import pytest
-
 from support import server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
@@ -18,12 +17,18 @@ SLACK_MS = 400
 @pytest.fixture(scope="module")
 def server_flags():
     return [
-        "--backoff-min-ms", str(MIN_MS),
-        "--backoff-base-ms", str(BASE_MS),
-        "--backoff-max-ms", str(CAP_MS),
-        "--max-attempts", str(ATTEMPTS),
-        "--heartbeat-interval-ms", str(HEARTBEAT_MS),
-        "--heartbeat-timeout-ms", str(HEARTBEAT_MS),
+        "--backoff-min-ms",
+        str(MIN_MS),
+        "--backoff-base-ms",
+        str(BASE_MS),
+        "--backoff-max-ms",
+        str(CAP_MS),
+        "--max-attempts",
+        str(ATTEMPTS),
+        "--heartbeat-interval-ms",
+        str(HEARTBEAT_MS),
+        "--heartbeat-timeout-ms",
+        str(HEARTBEAT_MS),
     ]
 
 
@@ -44,7 +49,8 @@ RECORDER = """() => {
   };
   window.djRecorder && window.djRecorder.disconnect();
   window.djRecorder = new MutationObserver(note);
-  window.djRecorder.observe(document.documentElement, {attributes: true, childList: true, subtree: true, characterData: true});
+  window.djRecorder.observe(document.documentElement,
+    {attributes: true, childList: true, subtree: true, characterData: true});
   note();
 }"""
 

@@ -4,7 +4,6 @@ down reaches the remounted view, and the server ends up knowing what the page sh
 import random
 
 import pytest
-
 from support import server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
@@ -110,7 +109,7 @@ def test_auto_recover_runs_once_per_reconnect_and_not_on_first_load(browser, ser
     for cursor in ("3", "9"):
         with Outage(page, server, "offline"):
             set_cursor(page, cursor)
-        state = wait_server_state(page, lambda s: s["restore_calls"])
+        wait_server_state(page, lambda s: s["restore_calls"])
         page.wait_for_timeout(200)
         assert server_state(page)["restore_calls"] == [{"doc_id": "doc-1", "cursor": cursor}]
     context.close()

@@ -2,7 +2,6 @@
 survive, recovery still works afterwards; a tampered grant fails without retrying."""
 
 import pytest
-
 from support import server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
@@ -72,7 +71,10 @@ def test_a_tampered_grant_fails_once_and_says_why(browser, server, guard):
 
     page.route(server.url + "/", tamper)
     live_requests = []
-    page.on("request", lambda r: live_requests.append(r.url) if "/djreconnect/ws" in r.url or "/djreconnect/sse" in r.url else None)
+    page.on(
+        "request",
+        lambda r: live_requests.append(r.url) if "/djreconnect/ws" in r.url or "/djreconnect/sse" in r.url else None,
+    )
     page.goto(server.url + "/")
     page.wait_for_function("window.djreconnect && window.djreconnect.state === 'failed'", timeout=60_000)
     assert "mount grant" in page.inner_text(".dj-reconnecting-banner")

@@ -8,7 +8,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from support import free_port, server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser

@@ -2,11 +2,10 @@
 
 import subprocess
 import sys
-import urllib.request
 import time
+import urllib.request
 
 import pytest
-
 from djreconnect_server.demo import PYODIDE_SCRIPT, point_static_page
 from support import CHECKOUT, DemoServer, free_port, server_state, wait_connected, wait_server_state
 

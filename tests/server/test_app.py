@@ -4,14 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-from selectolax.lexbor import LexborHTMLParser
-from starlette.websockets import WebSocketDisconnect
-
 from djreconnect import constants
 from djreconnect_server import DJReconnect, LiveView, Settings, event_handler
 from djreconnect_server.demo import create_app
 from djreconnect_server.signing import MountSigner
+from fastapi.testclient import TestClient
+from selectolax.lexbor import LexborHTMLParser
+from starlette.websockets import WebSocketDisconnect
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 NODE_MODULES = CHECKOUT / "node_modules"
@@ -63,8 +62,14 @@ def runtime_config(tree):
 
 
 def join_frame(tree, ref=1):
-    return {"t": "join", "ref": ref, "view": "editor", "name": "editor",
-            "token": runtime_config(tree)["tokens"]["editor"], "html": root_html(tree)}
+    return {
+        "t": "join",
+        "ref": ref,
+        "view": "editor",
+        "name": "editor",
+        "token": runtime_config(tree)["tokens"]["editor"],
+        "html": root_html(tree),
+    }
 
 
 def roundtrip(ws, frame):
@@ -84,7 +89,11 @@ def test_page_is_html_with_the_view(page, tree):
 
 def test_page_has_every_field_of_the_demo(tree):
     title = tree.css_first("input#title")
-    assert (title.attributes["name"], title.attributes["dj-change"], title.attributes["value"]) == ("title", "validate_title", "")
+    assert (title.attributes["name"], title.attributes["dj-change"], title.attributes["value"]) == (
+        "title",
+        "validate_title",
+        "",
+    )
 
     body = tree.css_first("textarea#body")
     assert (body.attributes["name"], body.attributes["dj-input"]) == ("body", "preview")
@@ -95,7 +104,11 @@ def test_page_has_every_field_of_the_demo(tree):
     recover = tree.css_first('[dj-auto-recover="restore_editor"]')
     assert recover.attributes["dj-value-doc-id"] == "doc-1"
     cursor = recover.css_first("input#cursor")
-    assert (cursor.attributes["type"], cursor.attributes["name"], cursor.attributes["dj-change"]) == ("hidden", "cursor", "sync_cursor")
+    assert (cursor.attributes["type"], cursor.attributes["name"], cursor.attributes["dj-change"]) == (
+        "hidden",
+        "cursor",
+        "sync_cursor",
+    )
     assert recover.css_first("#rich-editor").attributes["dj-update"] == "ignore"
 
     published = tree.css_first("input#published")
@@ -113,7 +126,11 @@ def test_page_has_every_field_of_the_demo(tree):
     assert all(r.attributes["dj-change"] == "set_visibility" for r in radios)
 
     priority = tree.css_first("input#priority")
-    assert (priority.attributes["type"], priority.attributes["value"], priority.attributes["dj-change"]) == ("number", "3", "set_priority")
+    assert (priority.attributes["type"], priority.attributes["value"], priority.attributes["dj-change"]) == (
+        "number",
+        "3",
+        "set_priority",
+    )
 
     tags = tree.css_first("select#tags")
     assert "multiple" in tags.attributes and tags.attributes["dj-change"] == "set_tags"
@@ -186,7 +203,9 @@ def test_websocket_join_event_ping(client, tree):
         rendered = roundtrip(ws, join_frame(tree))
         assert rendered == {"t": "rendered", "ref": 1, "view": "editor", "ops": []}
 
-        reply = roundtrip(ws, {"t": "event", "ref": 2, "view": "editor", "handler": "increment", "params": {"amount": "1"}})
+        reply = roundtrip(
+            ws, {"t": "event", "ref": 2, "view": "editor", "handler": "increment", "params": {"amount": "1"}}
+        )
         assert reply["t"] == "reply" and reply["ref"] == 2 and reply["view"] == "editor"
         assert any(op[0] == "text" and op[2] == "Clicked 1 time" for op in reply["ops"])
 
@@ -338,7 +357,7 @@ def test_index_html_base_href_is_the_request_origin(tmp_path):
         assert response.headers["content-type"].startswith("text/html")
         assert '<base href="http://testserver/">' in response.text
         # Only the <base> changes.
-        assert response.text == STATIC_PAGE.replace("http://localhost:8000/\">", "http://testserver/\">", 1)
+        assert response.text == STATIC_PAGE.replace('http://localhost:8000/">', 'http://testserver/">', 1)
         response = other.get("/index.html", headers={"host": "example.org:9000"})
         assert '<base href="http://example.org:9000/">' in response.text
 

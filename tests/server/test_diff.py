@@ -4,12 +4,11 @@ import html as html_lib
 import json
 
 import pytest
+from djreconnect.patch import apply_ops, check_op
+from djreconnect_server.diff import diff, parse_fragment, parse_render
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
-
-from djreconnect.patch import apply_ops, check_op
-from djreconnect_server.diff import diff, parse_fragment, parse_render
 
 # --- an in-memory DOM, built from selectolax's parse -------------------------------
 
@@ -42,7 +41,7 @@ def tree_of(node):
     if node.tag == TEXT:
         return Node(TEXT, data=node.text_content)
     if node.tag == COMMENT:
-        return Node(COMMENT, data=node.html[len("<!--"):-len("-->")])
+        return Node(COMMENT, data=node.html[len("<!--") : -len("-->")])
     attrs = {name: "" if value is None else value for name, value in node.attributes.items()}
     content = None
     if node.tag == "template":
@@ -60,8 +59,11 @@ def _escape_text(text):
 
 def _escape_attr(value):
     return (
-        value.replace("&", "&amp;").replace("\xa0", "&nbsp;").replace('"', "&quot;")
-        .replace("<", "&lt;").replace(">", "&gt;")
+        value.replace("&", "&amp;")
+        .replace("\xa0", "&nbsp;")
+        .replace('"', "&quot;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
     )
 
 
@@ -122,7 +124,7 @@ class TreeDom:
     def splice(self, node, start, count, html):
         assert node.tag not in (TEXT, COMMENT)
         assert start + count <= len(node.children), "splice past the end of the children"
-        node.children[start:start + count] = parse_as_fragment(html)
+        node.children[start : start + count] = parse_as_fragment(html)
 
 
 def dom_of(html):
@@ -156,7 +158,7 @@ def assert_patches(old_html, new_html):
 
 ADAPTER_CASES = [
     'a &amp; b &lt;c&gt; d&nbsp;e<!-- note --><br><img src="x.png" alt="a &quot;b&quot;">',
-    '<table><tr><td>1</td></tr></table><ul>\n  <li>x</li>\n</ul>',
+    "<table><tr><td>1</td></tr></table><ul>\n  <li>x</li>\n</ul>",
     "<textarea>a &lt;b&gt; &amp; c</textarea><pre>\nline</pre><style>a > b { content: '&amp;' }</style>",
     '<input checked value=""><select multiple><option selected>o</option></select>',
     "<template><tr><td>cell</td></tr></template>",
@@ -231,8 +233,10 @@ def test_whitespace_change_is_patched():
 )
 def test_keyed_insert_and_remove(old, new, expected):
     # Keys make the siblings distinct, so prefix/suffix matching finds the one changed place.
-    keyed = lambda html: html.replace("<li>a", '<li dj-key="a">a').replace("<li>b", '<li dj-key="b">b').replace(
-        "<li>c", '<li dj-key="c">c'
+    keyed = lambda html: (
+        html.replace("<li>a", '<li dj-key="a">a')
+        .replace("<li>b", '<li dj-key="b">b')
+        .replace("<li>c", '<li dj-key="c">c')
     )
     expected = [op[:4] + [keyed(op[4])] for op in expected]
     assert assert_patches("<ul>%s</ul>" % keyed(old), "<ul>%s</ul>" % keyed(new)) == [
@@ -276,17 +280,13 @@ def test_nested_changes_at_several_depths():
 
 
 def test_table_paths_go_through_the_implied_tbody():
-    ops = assert_patches(
-        "<table><tr><td>a</td><td>b</td></tr></table>", "<table><tr><td>a</td><td>B</td></tr></table>"
-    )
+    ops = assert_patches("<table><tr><td>a</td><td>b</td></tr></table>", "<table><tr><td>a</td><td>B</td></tr></table>")
     # table > tbody > tr > td[1] > text
     assert ops == [["text", [0, 0, 0, 1, 0], "B"]]
 
 
 def test_table_row_added_is_spliced_into_the_tbody():
-    ops = assert_patches(
-        "<table><tr><td>1</td></tr></table>", "<table><tr><td>1</td></tr><tr><td>2</td></tr></table>"
-    )
+    ops = assert_patches("<table><tr><td>1</td></tr></table>", "<table><tr><td>1</td></tr><tr><td>2</td></tr></table>")
     assert ops == [["splice", [0, 0], 1, 0, "<tr><td>2</td></tr>"]]
 
 
@@ -350,7 +350,9 @@ def test_raw_text_elements_are_replaced_whole(old, new):
 
 
 def test_svg_attributes_keep_their_case():
-    ops = assert_patches('<svg viewBox="0 0 1 1"><circle r="1"></circle></svg>', '<svg viewBox="0 0 2 2"><circle r="2"></circle></svg>')
+    ops = assert_patches(
+        '<svg viewBox="0 0 1 1"><circle r="1"></circle></svg>', '<svg viewBox="0 0 2 2"><circle r="2"></circle></svg>'
+    )
     assert ["attr", [0], "viewBox", "0 0 2 2"] in ops
 
 
@@ -498,18 +500,37 @@ def test_parse_fragment_keeps_whitespace_and_comments_as_nodes():
 TEXTS = ["a", "b", " ", "\n", "x & y", "<z>", "\n\nq", "a\xa0b"]
 RAW_TEXTS = ["x", "a<b", "&amp;", "</p>"]
 ATTRIBUTES = [
-    ("id", "a"), ("id", "b"), ("class", "k"), ("class", "m"), ("dj-key", "1"), ("dj-key", "2"),
-    ("title", 't"&<'), ("checked", ""), ("data-x", "1"),
+    ("id", "a"),
+    ("id", "b"),
+    ("class", "k"),
+    ("class", "m"),
+    ("dj-key", "1"),
+    ("dj-key", "2"),
+    ("title", 't"&<'),
+    ("checked", ""),
+    ("data-x", "1"),
 ]
 # What each element may contain.
 # (Phrasing elements hold only phrasing: a <div> in a <p> is moved by the parser into
 # a tree that no serialization reproduces, in a browser as here.)
 CHILD_KIND = {
-    "div": "flow", "b": "flow", "li": "flow", "td": "flow", "template": "flow",
-    "section": "flow", "article": "flow",
-    "p": "phrasing", "i": "phrasing", "span": "phrasing",
-    "ul": "li", "table": "tr", "tr": "td", "select": "option",
-    "option": "text", "pre": "text", "textarea": "text",
+    "div": "flow",
+    "b": "flow",
+    "li": "flow",
+    "td": "flow",
+    "template": "flow",
+    "section": "flow",
+    "article": "flow",
+    "p": "phrasing",
+    "i": "phrasing",
+    "span": "phrasing",
+    "ul": "li",
+    "table": "tr",
+    "tr": "td",
+    "select": "option",
+    "option": "text",
+    "pre": "text",
+    "textarea": "text",
     "style": "raw",
 }
 MAX_DEPTH = 4
@@ -559,9 +580,7 @@ def node(draw, kind, depth=0, opaque=False, in_template=False):
 def children_of(tag, depth, opaque, in_template):
     kind = CHILD_KIND[tag]
     size = 1 if kind in ("text", "raw") else 3
-    return st.lists(
-        node(kind, depth + 1, opaque, in_template or tag == "template"), max_size=size
-    ).map(tuple)
+    return st.lists(node(kind, depth + 1, opaque, in_template or tag == "template"), max_size=size).map(tuple)
 
 
 def render(nodes):

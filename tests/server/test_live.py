@@ -1,13 +1,10 @@
 """live.py: a LiveConnection driven frame by frame with the demo editor and its real template."""
 
 import asyncio
-
 import copy
 import json
 
 import pytest
-from selectolax.lexbor import LexborHTMLParser
-
 from djreconnect import protocol
 from djreconnect.patch import apply_ops
 from djreconnect_server.demo import TEMPLATES
@@ -17,10 +14,10 @@ from djreconnect_server.settings import Settings
 from djreconnect_server.signing import MountSigner
 from djreconnect_server.templating import Templates
 from djreconnect_server.views import HandlerError, LiveView, event_handler
-
-from .test_diff import Node, TreeDom, serialize, tree_of
+from selectolax.lexbor import LexborHTMLParser
 
 from .asyncrun import run
+from .test_diff import Node, TreeDom, serialize, tree_of
 
 KEY = "a-test-secret-key-of-some-length"
 VIEW_ID = "editor-1"
@@ -119,8 +116,14 @@ class Page:
         self.name = cls.view_name
 
     def join(self, live, ref=1, view=VIEW_ID, **overrides):
-        frame = {"t": "join", "ref": ref, "view": view, "name": self.name, "token": self.token,
-                 "html": serialize(self.root.children)}
+        frame = {
+            "t": "join",
+            "ref": ref,
+            "view": view,
+            "name": self.name,
+            "token": self.token,
+            "html": serialize(self.root.children),
+        }
         frame.update(overrides)
         return send(live, frame)
 
@@ -165,8 +168,11 @@ def test_join_with_the_server_render_needs_no_ops(live, templates, signer):
 
 def test_join_with_a_stale_page_patches_it_to_the_render(live, templates, signer):
     page = Page(templates, signer)
-    stale = page_root(page.html.replace('id="title" name="title"', 'id="title" name="title" class="old"').replace(
-        "Clicked 0 times", "Clicked 9 times"))
+    stale = page_root(
+        page.html.replace('id="title" name="title"', 'id="title" name="title" class="old"').replace(
+            "Clicked 0 times", "Clicked 9 times"
+        )
+    )
     page.root = stale
     [rendered] = page.join(live)
     assert isinstance(rendered, protocol.Rendered)
@@ -248,8 +254,11 @@ def test_checkbox_and_selects_are_patched_by_attribute(live, templates, signer):
     assert "checked" in page.text("#published").attributes
     [reply] = send(live, event("set_tags", ref=3, value=["python", "ux"]))
     page.apply(reply.ops)
-    selected = [o.attributes["value"] for o in LexborHTMLParser(
-        "<body>%s</body>" % serialize(page.root.children)).css("#tags option") if "selected" in o.attributes]
+    selected = [
+        o.attributes["value"]
+        for o in LexborHTMLParser("<body>%s</body>" % serialize(page.root.children)).css("#tags option")
+        if "selected" in o.attributes
+    ]
     assert selected == ["python", "ux"]
     [reply] = send(live, event("set_published", ref=4, value=False))
     assert ["attr"] == sorted({op[0] for op in reply.ops if op[2] == "checked"})
@@ -262,8 +271,15 @@ def test_a_series_of_events_keeps_the_page_in_step(live, templates, signer):
     page = Page(templates, signer)
     page.join(live)
     for ref, (handler, params) in enumerate(
-        [("preview", {"value": "x"}), ("preview", {"value": ""}), ("increment", {}), ("increment", {}),
-         ("validate_title", {"value": "t"}), ("save_form", {"title": "t"}), ("preview", {"value": "\n\nlead"})],
+        [
+            ("preview", {"value": "x"}),
+            ("preview", {"value": ""}),
+            ("increment", {}),
+            ("increment", {}),
+            ("validate_title", {"value": "t"}),
+            ("save_form", {"title": "t"}),
+            ("preview", {"value": "\n\nlead"}),
+        ],
         start=2,
     ):
         [reply] = send(live, event(handler, ref=ref, **params))
@@ -396,12 +412,16 @@ def test_unknown_view_name_does_not_replace_a_mounted_view(live, templates, sign
     assert snapshot(live) == before
 
 
-@pytest.mark.parametrize("token_of", [
-    lambda signer, token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
-    lambda signer, token: signer.sign("broken", {}),
-    lambda signer, token: MountSigner("some-other-secret-key").sign("editor", {}),
-    lambda signer, token: "not-a-token",
-], ids=["tampered", "other-view", "other-key", "garbage"])
+@pytest.mark.parametrize(
+    "token_of",
+    [
+        lambda signer, token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+        lambda signer, token: signer.sign("broken", {}),
+        lambda signer, token: MountSigner("some-other-secret-key").sign("editor", {}),
+        lambda signer, token: "not-a-token",
+    ],
+    ids=["tampered", "other-view", "other-key", "garbage"],
+)
 def test_bad_tokens_are_refused(live, templates, signer, token_of):
     page = Page(templates, signer)
     [error] = page.join(live, token=token_of(signer, page.token))

@@ -1,7 +1,6 @@
 """signing.py: mount grants round-trip, and nothing else verifies."""
 
 import pytest
-
 from djreconnect_server.signing import MountSigner
 
 KEY = "a-test-secret-key-of-some-length"
@@ -35,7 +34,7 @@ def _tampered(token):
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
     for index, char in enumerate(token):
         replacement = alphabet[(alphabet.index(char) + 1) % len(alphabet)] if char in alphabet else "a"
-        yield token[:index] + replacement + token[index + 1:]
+        yield token[:index] + replacement + token[index + 1 :]
 
 
 def test_tampered_tokens_are_refused():

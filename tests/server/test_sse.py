@@ -5,7 +5,6 @@ import json
 
 import httpx
 import pytest
-
 from demo_server import DemoServer
 from djreconnect import protocol
 

@@ -4,13 +4,12 @@ import json
 
 import jinja2
 import pytest
-from selectolax.lexbor import LexborHTMLParser
-
 from djreconnect import constants
 from djreconnect.backoff import Backoff
 from djreconnect_server.settings import Settings
 from djreconnect_server.templating import Templates, include_html
 from djreconnect_server.views import LiveView
+from selectolax.lexbor import LexborHTMLParser
 
 KEY = "a-test-secret-key-of-some-length"
 WHEEL = "djreconnect-0.1.0-py3-none-any.whl"
@@ -136,11 +135,11 @@ def test_script_json_cannot_be_closed_by_a_token(wheels_dir):
 
 
 def test_attribute_json_cannot_break_out_of_its_attribute(tmp_path):
-    settings = Settings(KEY, cdn_base_url="https://cdn.example.com/it's \"quoted\" <x>")
+    settings = Settings(KEY, cdn_base_url='https://cdn.example.com/it\'s "quoted" <x>')
     tree = parse(include_html(settings, {}))
     script = tree.css_first('script[type="py"]')
     assert set(script.attributes) == {"type", "config"}
-    assert pyscript_config(tree)["interpreter"] == "https://cdn.example.com/it's \"quoted\" <x>/pyodide/pyodide.mjs"
+    assert pyscript_config(tree)["interpreter"] == 'https://cdn.example.com/it\'s "quoted" <x>/pyodide/pyodide.mjs'
 
 
 # --- Templates ---------------------------------------------------------------------
@@ -156,8 +155,9 @@ class GreetingView(LiveView):
 @pytest.fixture
 def templates(tmp_path, wheels_dir):
     (tmp_path / "greeting.html").write_text(
-        '<html><head>{{ djreconnect_scripts() }}</head>'
-        '<body dj-view="{{ dj_view_id }}"><div dj-root><p>Hello {{ name }}{{ suffix|default("") }}</p></div></body></html>'
+        "<html><head>{{ djreconnect_scripts() }}</head>"
+        '<body dj-view="{{ dj_view_id }}"><div dj-root>'
+        '<p>Hello {{ name }}{{ suffix|default("") }}</p></div></body></html>'
     )
     (tmp_path / "strict.html").write_text("{{ missing }}")
     return Templates(Settings(KEY, wheels_dir=wheels_dir), [tmp_path])

@@ -2,9 +2,7 @@
 
 import asyncio
 
-
 import pytest
-
 from djreconnect_server.demo.editor import EditorView
 from djreconnect_server.views import HandlerError, LiveView, event_handler
 
@@ -53,8 +51,6 @@ def mounted(cls=CounterView):
     view = cls()
     view.mount(None)
     return view
-
-
 
 
 def test_event_handler_marks_methods_by_public_name():

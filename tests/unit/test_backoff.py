@@ -4,10 +4,9 @@ import math
 import random
 
 import pytest
+from djreconnect.backoff import Backoff, BackoffError
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from djreconnect.backoff import Backoff, BackoffError
 
 # Upper 0.1% point of the chi-square distribution with 19 degrees of freedom
 # (20 bins - 1): a correct uniform sampler exceeds it once in a thousand runs,

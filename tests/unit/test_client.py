@@ -4,9 +4,6 @@ import random
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from djreconnect import protocol
 from djreconnect.backoff import Backoff
 from djreconnect.client import Client
@@ -33,6 +30,8 @@ from djreconnect.effects import (
     ShowStatus,
     StartTimer,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 VIEWS = (("v1", "app.Counter", "tok-1"), ("v2", "app.Search", ""))
 OPS = [["attr", [0], "class", "on"]]
@@ -313,9 +312,18 @@ def test_clicks_and_submits_made_offline_are_sent_in_order_once_after_the_remoun
     assert page.events() == []  # not before the views are mounted again
     effects = page.rendered("v1")
     assert isinstance(effects[0], ApplyPatch) and effects[0].mount  # the mount patch comes first
-    assert [(e.handler, e.params) for e in page.events()] == [("inc", {"n": 1}), ("save", {"title": "x"}), ("inc", {"n": 2})]
+    assert [(e.handler, e.params) for e in page.events()] == [
+        ("inc", {"n": 1}),
+        ("save", {"title": "x"}),
+        ("inc", {"n": 2}),
+    ]
     page.rendered("v2")
-    assert [(e.view, e.handler) for e in page.events()] == [("v1", "inc"), ("v1", "save"), ("v1", "inc"), ("v2", "next")]
+    assert [(e.view, e.handler) for e in page.events()] == [
+        ("v1", "inc"),
+        ("v1", "save"),
+        ("v1", "inc"),
+        ("v2", "next"),
+    ]
     # Exactly once: a repeated Rendered, or another reconnect, sends nothing again.
     page.rendered("v1")
     page.closed(1006)

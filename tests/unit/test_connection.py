@@ -3,9 +3,6 @@
 import random
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from djreconnect import constants
 from djreconnect.backoff import Backoff
 from djreconnect.connection import (
@@ -35,6 +32,8 @@ from djreconnect.effects import (
     ShowStatus,
     StartTimer,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 RETRYABLE = (1000, 1001, 1006, 1011, 1012, 1013)
 REFUSALS = (4000, 4001, 4003, 4004, 4009, 4029, 4500, 4999)

@@ -3,9 +3,6 @@
 import json
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from djreconnect import protocol
 from djreconnect.protocol import (
     CLIENT_MESSAGES,
@@ -17,12 +14,14 @@ from djreconnect.protocol import (
     Ping,
     Pong,
     ProtocolError,
-    Reply,
     Rendered,
+    Reply,
     decode_client,
     decode_server,
     encode,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # One well-formed wire object per message type, written out by hand.
 CLIENT_SAMPLES = {
@@ -345,7 +344,9 @@ def test_event_params_keys_must_not_be_empty():
     assert decode_error(decode_client, frame(bad)) == "bad_field"
 
 
-@pytest.mark.parametrize("decoder, wire", [(decode_client, CLIENT_SAMPLES["join"]), (decode_server, SERVER_SAMPLES["reply"])])
+@pytest.mark.parametrize(
+    "decoder, wire", [(decode_client, CLIENT_SAMPLES["join"]), (decode_server, SERVER_SAMPLES["reply"])]
+)
 def test_frames_over_max_length_are_refused(decoder, wire):
     text = frame(wire)
     assert decoder(text, max_length=len(text)).TYPE == wire["t"]  # at the limit: fine
@@ -382,7 +383,6 @@ def test_protocol_error_carries_code_and_message():
 
 ALL_TYPES = [cls.TYPE for cls in CLIENT_MESSAGES + SERVER_MESSAGES]
 ALL_FIELDS = sorted({name for cls in CLIENT_MESSAGES + SERVER_MESSAGES for name, _, _ in cls.FIELDS})
-
 
 
 @st.composite

@@ -5,9 +5,6 @@ would (see the ``djreconnect.recovery`` docstring for the format).
 """
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from djreconnect import recovery
 from djreconnect.recovery import (
     attribute_param_name,
@@ -17,12 +14,15 @@ from djreconnect.recovery import (
     form_recovery,
     recovery_events,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # --- record builders ------------------------------------------------------------
 
 
-def _field(tag, kind, name="", input=None, change=None, params=None, disabled=False,
-           no_recover=False, container=None, **facts):
+def _field(
+    tag, kind, name="", input=None, change=None, params=None, disabled=False, no_recover=False, container=None, **facts
+):
     record = {
         "tag": tag,
         "type": kind,
@@ -52,13 +52,11 @@ def hidden(name="", value="", default="", **kw):
 
 
 def checkbox(name="", checked=False, default_checked=False, value="on", **kw):
-    return _field("INPUT", "checkbox", name, value=value, checked=checked,
-                  default_checked=default_checked, **kw)
+    return _field("INPUT", "checkbox", name, value=value, checked=checked, default_checked=default_checked, **kw)
 
 
 def radio(name, value, checked=False, default_checked=False, **kw):
-    return _field("INPUT", "radio", name, value=value, checked=checked,
-                  default_checked=default_checked, **kw)
+    return _field("INPUT", "radio", name, value=value, checked=checked, default_checked=default_checked, **kw)
 
 
 def select(name="", value="", default="", **kw):
