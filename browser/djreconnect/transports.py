@@ -72,8 +72,8 @@ class SSETransport:
 
     The runtime owns reconnection: on any stream error the EventSource is closed at
     once (its own retry loop never runs) and the close is reported. ``resume`` is a
-    dict shared by the page's SSE transports: the session and the last event id seen,
-    so the next stream resumes where this one stopped. Frames are POSTed one batch at
+    dict shared by the page's SSE transports: the session, its key and the last event id
+    seen, so the next stream resumes where this one stopped. Frames are POSTed one batch at
     a time (one frame per line), which keeps them in order.
     """
 
@@ -91,8 +91,11 @@ class SSETransport:
         self.post_url = backend_url(base_url, prefix, constants.PATH_POST)
         url = backend_url(base_url, prefix, constants.PATH_SSE)
         if resume.get("session"):
-            url += "?session=%s&last_event_id=%d" % (
+            # The key (the session's token, rotated by every resume) makes a resume URL
+            # good for one use: a leaked one cannot take the session over later.
+            url += "?session=%s&key=%s&last_event_id=%d" % (
                 js.encodeURIComponent(resume["session"]),
+                js.encodeURIComponent(resume["key"]),
                 resume.get("last_event_id", 0),
             )
         self.owner = ProxyOwner()  # stream listeners
@@ -118,6 +121,7 @@ class SSETransport:
         if self.resume.get("session") != self.session:
             self.resume["session"] = self.session
             self.resume["last_event_id"] = 0
+        self.resume["key"] = self.csrf
         self.on_open(self.generation)
 
     def _message(self, event):

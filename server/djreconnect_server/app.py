@@ -3,7 +3,7 @@
 import logging
 import mimetypes
 
-from djreconnect import constants, protocol
+from djreconnect import constants
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
@@ -129,16 +129,13 @@ class DJReconnect:
                 if message["type"] == "websocket.disconnect":
                     return
                 text = message.get("text")
-                if text is None:
-                    frames = [
-                        protocol.encode(protocol.Error(code="bad_frame", message="frames must be text, not binary"))
-                    ]
-                else:
-                    frames = await live.handle(text)
+                frames = await (live.handle(text) if text is not None else live.handle_binary())
                 for frame in frames:
                     await websocket.send_text(frame)
                 if live.close_code is not None:
-                    await websocket.close(live.close_code, live.close_reason[:120])
+                    # A close reason is at most 123 bytes of UTF-8.
+                    reason = live.close_reason.encode("utf-8")[:120].decode("utf-8", "ignore")
+                    await websocket.close(live.close_code, reason)
                     return
         except WebSocketDisconnect:
             return
@@ -157,7 +154,22 @@ class DJReconnect:
             last = int(last) if last is not None else None
         except ValueError:
             last = None
-        return self.sse.stream(request, request.query_params.get("session"), last)
+        params = request.query_params
+        return self.sse.stream(request, params.get("session"), params.get("key"), last)
+
+    async def _bounded_body(self, request):
+        """The request body, or None once it exceeds ``max_frame_bytes`` (read no further)."""
+        limit = self.settings.max_frame_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return None
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def sse_post(self, request: Request):
         if not self.origin_allowed(request):
@@ -165,8 +177,8 @@ class DJReconnect:
         session, refused = self.sse.find(request.headers.get(HEADER_SESSION), request.headers.get(HEADER_CSRF))
         if refused is not None:
             return Response(refused[1], status_code=refused[0], media_type="text/plain")
-        body = await request.body()
-        if len(body) > self.settings.max_frame_bytes:
+        body = await self._bounded_body(request)
+        if body is None:
             return Response("request too large", status_code=413, media_type="text/plain")
         try:
             text = body.decode("utf-8")

@@ -96,14 +96,28 @@ class LiveConnection:
             error = protocol.Error(code="internal_error", message="the server could not handle that frame")
             return [protocol.encode(error)]
 
-    async def receive(self, text):
-        """Handle one inbound frame; returns the frames to send back (JSON text)."""
+    async def handle_binary(self):
+        """A binary frame: refused (frames are JSON text), and counted like any other."""
+        refused = self._limit()
+        if refused is not None:
+            return refused
+        return [self._error(None, None, "bad_frame", "frames must be text, not binary")]
+
+    def _limit(self):
+        """Frames answering a closed or flooding connection, or None to go on."""
         if self.close_code is not None:
             return []
         if not self.limiter.allow():
             reason = "more than %d frames a second" % self.settings.max_frames_per_second
             self._refuse(constants.CLOSE_RATE_LIMITED, reason)
             return [self._error(None, None, "rate_limited", reason)]
+        return None
+
+    async def receive(self, text):
+        """Handle one inbound frame; returns the frames to send back (JSON text)."""
+        refused = self._limit()
+        if refused is not None:
+            return refused
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > self.settings.max_frame_bytes:
             return [

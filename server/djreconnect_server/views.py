@@ -138,11 +138,12 @@ class LiveView:
         handler's annotation (``str``, ``int``, ``float``, ``bool``, ``list``, ``dict``)."""
         handler = self.find_handler(name)
         try:
-            bound = inspect.signature(handler).bind(**params)
+            # Bound with self, so a param named "self" is refused, not passed twice.
+            bound = inspect.signature(handler.__func__).bind(self, **params)
         except TypeError as error:
             raise HandlerError("bad_params", "%s: %s" % (name, error))
         kinds = _param_kinds(type(self), handler.__name__)
-        for param, value in bound.arguments.items():
+        for param, value in list(bound.arguments.items())[1:]:
             expected = kinds.get(param)
             if expected is not None and not _is_kind(value, expected):
                 raise HandlerError(

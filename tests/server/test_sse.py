@@ -68,22 +68,44 @@ def test_a_resumed_stream_gets_what_it_missed_once(server):
         event = protocol.Event(ref=3, view="v", handler="increment", params={})
         assert post(client, url, grant, event, protocol.Ping(ref=4)).status_code == 204
         assert post(client, url, grant, protocol.Ping(ref=5)).status_code == 204
-        with open_stream(client, url, session=grant["session"], last_event_id=2) as stream:
+        with open_stream(client, url, session=grant["session"], key=grant["csrf"], last_event_id=2) as stream:
             hello, *missed = read_events(stream, 4)
-            assert json.loads(hello["data"])["session"] == grant["session"]
+            resumed = json.loads(hello["data"])
+            assert resumed["session"] == grant["session"]
+            assert resumed["csrf"] != grant["csrf"]  # a resume rotates the token
             assert [event["id"] for event in missed] == ["3", "4", "5"]
             reply, pong4, pong5 = frames(missed)
             assert isinstance(reply, protocol.Reply) and reply.ref == 3 and reply.ops
             assert (pong4.ref, pong5.ref) == (4, 5)
-            assert post(client, url, grant, protocol.Ping(ref=6)).status_code == 204
+            assert post(client, url, grant, protocol.Ping(ref=6)).status_code == 403  # the old token is dead
+            assert post(client, url, resumed, protocol.Ping(ref=6)).status_code == 204
             (after,) = read_events(stream, 1)
             assert after["id"] == "6"  # nothing repeated before it
         # The standard header works too, from an earlier point.
         with client.stream(
-            "GET", url + "/djreconnect/sse", params={"session": grant["session"]}, headers={"Last-Event-ID": "4"}
+            "GET",
+            url + "/djreconnect/sse",
+            params={"session": grant["session"], "key": resumed["csrf"]},
+            headers={"Last-Event-ID": "4"},
         ) as stream:
             _, *missed = read_events(stream, 3)
             assert [event["id"] for event in missed] == ["5", "6"]
+
+
+def test_a_resume_needs_the_current_key(server):
+    url = server.url
+    with httpx.Client(timeout=10) as client:
+        with open_stream(client, url) as stream:
+            grant = json.loads(read_events(stream, 1)[0]["data"])
+        for key in (None, "", "wrong", "\u00e9t\u00e9"):
+            params = {"session": grant["session"], "last_event_id": 0}
+            if key is not None:
+                params["key"] = key
+            with open_stream(client, url, **params) as stream:
+                other = json.loads(read_events(stream, 1)[0]["data"])
+            assert other["session"] != grant["session"]  # a new session, not the old one
+        with open_stream(client, url, session=grant["session"], key=grant["csrf"], last_event_id=0) as stream:
+            assert json.loads(read_events(stream, 1)[0]["data"])["session"] == grant["session"]
 
 
 def test_frames_of_one_post_are_handled_in_order(server):
