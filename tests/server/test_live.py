@@ -153,7 +153,7 @@ def event(handler, ref=2, view=VIEW_ID, **params):
 
 def snapshot(live, view_id=VIEW_ID):
     session = live.sessions[view_id]
-    return copy.deepcopy(session.view.state()), session.last.html
+    return copy.deepcopy(session.view.state()), session.last
 
 
 # --- join --------------------------------------------------------------------------
