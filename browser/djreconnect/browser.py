@@ -5,7 +5,7 @@ effects into DOM and transport calls. The only module (with its helpers
 
 import json
 
-from djreconnect import constants, effects
+from djreconnect import __version__, constants, effects
 from djreconnect.backoff import Backoff
 from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT, Client
 from djreconnect.connection import TIMERS, Settings
@@ -75,6 +75,7 @@ class Runtime:
         self.sse_resume = {}
         self.client = Client(settings_from_config(config), random=js.Math.random)
         self.owner = ProxyOwner()  # listeners and timers of the page's lifetime
+        self.listeners = []  # (target, event name, proxy)
         self.transport = None
         self.timer_ids = {}
         self.timer_callbacks = {}
@@ -106,8 +107,6 @@ class Runtime:
         self.owner.destroy_all()
 
     def _listen(self, target, name, function):
-        if not hasattr(self, "listeners"):
-            self.listeners = []
         listener = self.owner.proxy(function)
         target.addEventListener(name, listener)
         self.listeners.append((target, name, listener))
@@ -124,7 +123,7 @@ class Runtime:
             self.client.add_view(view_id, name, tokens.get(name, ""))
 
     def _expose(self):
-        api = to_js_object({"state": self.client.state, "transport": self.transport_kind, "version": "0.1.0"})
+        api = to_js_object({"state": self.client.state, "transport": self.transport_kind, "version": __version__})
         api.connect = self.owner.proxy(lambda *args: self._run(self.client.start(self._now())))
         api.disconnect = self.owner.proxy(lambda *args: self._run(self.client.disconnect(self._now())))
         api.retry = self.owner.proxy(lambda *args: self._run(self.client.retry(self._now())))

@@ -4,6 +4,7 @@ Stateless functions over the page; the few DOM calls each makes are the point.
 """
 
 from djreconnect import constants, recovery
+from djreconnect.connection import CONNECTED, FAILED, RECONNECTING
 from djreconnect.jsbridge import is_null, js
 
 FORM_FIELDS = ("INPUT", "SELECT", "TEXTAREA")
@@ -347,12 +348,12 @@ def show_status(document, state, attempt, max_attempts, reason):
     """Body classes, banner, attempt attribute and CSS property for a connection state."""
     body = document.body
     classes = body.classList
-    connected = state == "connected"
+    connected = state == CONNECTED
     classes.toggle(constants.CLASS_CONNECTED, connected)
     classes.toggle(constants.CLASS_DISCONNECTED, not connected)
-    classes.toggle(constants.CLASS_RECONNECT_FAILED, state == "failed")
+    classes.toggle(constants.CLASS_RECONNECT_FAILED, state == FAILED)
     banner = document.getElementById(constants.BANNER_ID)
-    if state == "reconnecting":
+    if state == RECONNECTING:
         body.setAttribute(constants.ATTR_RECONNECT_ATTEMPT, str(attempt))
         body.style.setProperty(constants.CSS_RECONNECT_ATTEMPT, str(attempt))
         banner = _banner(document, banner)
@@ -361,7 +362,7 @@ def show_status(document, state, attempt, max_attempts, reason):
         return
     body.removeAttribute(constants.ATTR_RECONNECT_ATTEMPT)
     body.style.removeProperty(constants.CSS_RECONNECT_ATTEMPT)
-    if state == "failed":
+    if state == FAILED:
         banner = _banner(document, banner)
         banner.textContent = "Connection lost: %s." % reason if reason else "Connection lost."
         banner.setAttribute("data-state", state)
