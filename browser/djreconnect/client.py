@@ -174,6 +174,16 @@ class Client:
             return effects + self._finish(view, message.ref)
         if isinstance(message, protocol.Error):
             effects.append(ReportError(message.view, message.code, message.message))
+            if (
+                view is not None
+                and not view.joined
+                and message.ref is not None
+                and message.ref == view.join_ref
+                and message.code == protocol.MOUNT_FAILED
+            ):
+                # The mount broke on the server: reconnect (with backoff) and mount again.
+                # Refusals the server means for good are followed by a 4xxx close instead.
+                return effects + self._after_drop(self.connection.lost(now, "the view could not be mounted"))
             if view is not None:
                 effects.extend(self._finish(view, message.ref))
             return effects
@@ -224,15 +234,19 @@ class Client:
 
     def recovered(self, now, view_id, snapshot):
         """The page's recovery snapshot of a freshly mounted view (see ``recovery``):
-        send what brings the server's state to what the page shows, then the clicks
-        and submits kept while disconnected, in order."""
+        send what brings the server's state to what the page shows, as one batch the
+        server answers with one render, then the clicks and submits kept while
+        disconnected, in order."""
         view = self.views.get(view_id)
         if view is None or not view.recovering or self.connection.state != CONNECTED:
             return []
         view.recovering = False
         effects = []
-        for handler, params in recovery.recovery_events(snapshot, self._reconnected()):
-            effects.extend(self._send_event(view, handler, params, self._ref()))
+        events = [[handler, params] for handler, params in recovery.recovery_events(snapshot, self._reconnected())]
+        if events:
+            ref = self._ref()
+            view.in_flight.append(ref)
+            effects.append(Send(protocol.encode(protocol.Batch(ref=ref, view=view.id, events=events))))
         return effects + self._flush_queue(view_id)
 
     def _send_event(self, view, handler, params, ref):

@@ -115,6 +115,12 @@ class Connection:
             return self._drop(now, "the network went offline")
         return []
 
+    def lost(self, now, reason):
+        """The connection is open but unusable (say, a mount failed): drop it and reconnect."""
+        if self.state == CONNECTED:
+            return self._drop(now, reason)
+        return []
+
     def disconnect(self, now):
         """Close on purpose: no reconnection, no reconnection UI."""
         if self.state == DISCONNECTED:

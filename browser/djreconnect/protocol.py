@@ -15,6 +15,10 @@ LIST = "list"
 OPT_INT = "int or null"
 OPT_STR = "string or null"
 
+# The Error code of a mount that broke on the server (worth another try, unlike a
+# refusal, which the server follows with a 4xxx close).
+MOUNT_FAILED = "mount_failed"
+
 # Maximum length of names (views, handlers, params keys) on the wire.
 MAX_NAME_LENGTH = 200
 
@@ -163,6 +167,36 @@ class Event(Message):
                 raise ProtocolError("bad_field", "params keys must be non-empty strings")
 
 
+# Most events one Batch may carry.
+MAX_BATCH = 2000
+
+
+class Batch(Message):
+    """Several events for one view, handled in order and answered by one render: what
+    recovery sends after a remount. ``events`` is a list of [handler, params] pairs."""
+
+    TYPE = "batch"
+    FIELDS = (
+        ("ref", INT, REQUIRED),
+        ("view", STR, REQUIRED),
+        ("events", LIST, REQUIRED),
+    )
+
+    def validate(self):
+        _check_name("view", self.view)
+        if len(self.events) > MAX_BATCH:
+            raise ProtocolError("bad_field", "a batch holds at most %d events" % MAX_BATCH)
+        for pair in self.events:
+            if not (
+                isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], dict)
+            ):
+                raise ProtocolError("bad_field", "batch events must be [handler, params] pairs")
+            _check_name("handler", pair[0])
+            for key in pair[1]:
+                if not isinstance(key, str) or not key:
+                    raise ProtocolError("bad_field", "params keys must be non-empty strings")
+
+
 class Leave(Message):
     """Unmount a view."""
 
@@ -221,7 +255,7 @@ class Pong(Message):
     FIELDS = (("ref", INT, REQUIRED),)
 
 
-CLIENT_MESSAGES = (Join, Event, Leave, Ping)
+CLIENT_MESSAGES = (Join, Event, Batch, Leave, Ping)
 SERVER_MESSAGES = (Rendered, Reply, Error, Pong)
 
 

@@ -139,6 +139,8 @@ class LiveConnection:
             return [protocol.encode(protocol.Pong(ref=message.ref))]
         if isinstance(message, protocol.Join):
             return [await self._join(message)]
+        if isinstance(message, protocol.Batch):
+            return await self._batch(message)
         if isinstance(message, protocol.Leave):
             self.sessions.pop(message.view, None)
             return []
@@ -159,7 +161,9 @@ class LiveConnection:
             ops = session.patch_from(join.html)
         except Exception:
             log.exception("mounting %s failed", join.name)
-            return self._error(join.ref, join.view, "mount_failed", "mounting %r failed on the server" % (join.name,))
+            return self._error(
+                join.ref, join.view, protocol.MOUNT_FAILED, "mounting %r failed on the server" % (join.name,)
+            )
         self.sessions[join.view] = session
         return protocol.encode(protocol.Rendered(ref=join.ref, view=join.view, ops=ops))
 
@@ -200,6 +204,29 @@ class LiveConnection:
             log.exception("rendering %s failed", type(session.view).__name__)
             return [self._error(event.ref, event.view, "render_failed", "the view could not be rendered")]
         return [protocol.encode(protocol.Reply(ref=event.ref, view=event.view, ops=ops))]
+
+    async def _batch(self, batch):
+        """Every event of ``batch`` in order, then one render: one Reply for the batch,
+        after an Error (with the batch's ref) for each event refused."""
+        session = self.sessions.get(batch.view)
+        if session is None:
+            return [self._error(batch.ref, batch.view, "not_mounted", "view %r is not mounted" % (batch.view,))]
+        frames = []
+        for handler, params in batch.events:
+            try:
+                await session.view.handle_event(handler, params)
+            except HandlerError as error:
+                frames.append(self._error(batch.ref, batch.view, error.code, error.message))
+            except Exception:
+                log.exception("handler %s of %s failed", handler, type(session.view).__name__)
+                message = "%s failed on the server" % (handler,)
+                frames.append(self._error(batch.ref, batch.view, "handler_failed", message))
+        try:
+            ops = session.rerender()
+        except Exception:
+            log.exception("rendering %s failed", type(session.view).__name__)
+            return frames + [self._error(batch.ref, batch.view, "render_failed", "the view could not be rendered")]
+        return frames + [protocol.encode(protocol.Reply(ref=batch.ref, view=batch.view, ops=ops))]
 
     def _update(self, session, view_id):
         """After a refused or failed event: the handler may have changed state before it

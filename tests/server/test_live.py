@@ -477,3 +477,31 @@ def test_handler_error_is_the_views_answer(live, templates, signer):
     page.join(live)
     [error] = send(live, event("pick", ref=6))
     assert (error.code, error.message, error.ref) == ("not_allowed", "no picking", 6)
+
+
+def test_a_batch_runs_every_event_in_order_and_answers_with_one_render(live, templates, signer):
+    page = Page(templates, signer)
+    page.join(live)
+    batch = {
+        "t": "batch",
+        "ref": 9,
+        "view": VIEW_ID,
+        "events": [
+            ["validate_title", {"value": "first"}],
+            ["set_category", {"value": "not-a-category"}],  # refused; the rest still runs
+            ["validate_title", {"value": "second"}],
+            ["increment", {}],
+        ],
+    }
+    *errors, reply = send(live, batch)
+    assert [(e.code, e.ref) for e in errors] == [("bad_params", 9)]
+    assert isinstance(reply, protocol.Reply) and reply.ref == 9
+    state = live.sessions[VIEW_ID].view.state()
+    assert (state["title"], state["category"], state["clicks"]) == ("second", "news", 1)
+    page.apply(reply.ops)
+    assert_page_shows_render(page, live)
+
+
+def test_a_batch_for_a_view_not_mounted_is_refused(live):
+    [error] = send(live, {"t": "batch", "ref": 3, "view": "nowhere", "events": [["increment", {}]]})
+    assert (error.code, error.ref) == ("not_mounted", 3)

@@ -715,9 +715,12 @@ def test_a_param_named_self_is_bad_params(transport, open_client):
 
 def test_a_binary_flood_is_closed_4029(open_client):
     client = open_client("ws")
-    for _ in range(1200):
-        client.send_binary(b"\x00")
-    client.send_many([frame("ping", ref=1)])
+    try:
+        for _ in range(1200):
+            client.send_binary(b"\x00")
+        client.send_many([frame("ping", ref=1)])
+    except ConnectionClosed:
+        pass  # closed mid-flood: what the server says before closing is still to be read
     seen = []
     while True:
         message = client.recv()

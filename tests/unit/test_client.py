@@ -118,7 +118,19 @@ class Page:
         return self.frame(protocol.Reply(ref=ref, view=view, ops=ops))
 
     def events(self, view=None):
-        return [m for m in self.sent if isinstance(m, protocol.Event) and (view is None or m.view == view)]
+        """Events sent, a recovery batch counted as the events it carries (with its ref)."""
+        found = []
+        for m in self.sent:
+            if view is not None and getattr(m, "view", None) != view:
+                continue
+            if isinstance(m, protocol.Event):
+                found.append(m)
+            elif isinstance(m, protocol.Batch):
+                found.extend(protocol.Event(ref=m.ref, view=m.view, handler=h, params=p) for h, p in m.events)
+        return found
+
+    def batches(self):
+        return [m for m in self.sent if isinstance(m, protocol.Batch)]
 
     def joins(self):
         return [m for m in self.sent if isinstance(m, protocol.Join)]
@@ -669,5 +681,29 @@ def test_a_connection_lost_before_its_mount_finished_still_makes_the_next_mount_
     recover = [e for e in client.frame(5, generation, rendered) if isinstance(e, Recover)]
     assert recover == [Recover("v", True)]
     snapshot = [{"tag": "DIV", "auto": "restore", "index": 1, "params": {"doc_id": "1"}}]
-    calls = [protocol.decode_client(e.frame) for e in client.recovered(6, "v", snapshot)]
-    assert [(c.handler, c.params) for c in calls] == [("restore", {"doc_id": "1"})]
+    [batch] = [protocol.decode_client(e.frame) for e in client.recovered(6, "v", snapshot)]
+    assert batch.events == [["restore", {"doc_id": "1"}]]
+
+
+def test_a_mount_that_fails_on_the_server_reconnects_and_mounts_again():
+    client = Client(Settings(), random=random.Random(2).random)
+    client.add_view("v", "editor")
+    generation = next(e.generation for e in client.start(0) if isinstance(e, OpenTransport))
+    join = protocol.decode_client([e for e in client.opened(1, generation, {"v": ""}) if isinstance(e, Send)][-1].frame)
+    failed = protocol.encode(protocol.Error(ref=join.ref, view="v", code="mount_failed", message="boom"))
+    effects = client.frame(2, generation, failed)
+    assert client.state == "reconnecting"
+    assert any(isinstance(e, ReportError) and e.code == "mount_failed" for e in effects)
+    assert any(isinstance(e, StartTimer) and e.key == "retry" for e in effects)
+
+
+def test_a_refused_mount_waits_for_the_servers_close_instead_of_reconnecting():
+    client = Client(Settings(), random=random.Random(3).random)
+    client.add_view("v", "editor")
+    generation = next(e.generation for e in client.start(0) if isinstance(e, OpenTransport))
+    join = protocol.decode_client([e for e in client.opened(1, generation, {"v": ""}) if isinstance(e, Send)][-1].frame)
+    refused = protocol.encode(protocol.Error(ref=join.ref, view="v", code="bad_token", message="not valid"))
+    client.frame(2, generation, refused)
+    assert client.state == "connected"  # until the close that follows
+    client.closed(3, generation, 4001, "not valid")
+    assert client.state == "failed"

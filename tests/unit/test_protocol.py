@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 CLIENT_SAMPLES = {
     "join": {"t": "join", "ref": 1, "view": "v1", "name": "app.Counter", "token": "tok", "html": "<p>0</p>"},
     "event": {"t": "event", "ref": 2, "view": "v1", "handler": "inc", "params": {"by": 2, "x": [1, "a"]}},
+    "batch": {"t": "batch", "ref": 3, "view": "v1", "events": [["inc", {"by": 1}], ["title", {"value": "x"}]]},
     "leave": {"t": "leave", "view": "v1"},
     "ping": {"t": "ping", "ref": 7},
 }
@@ -443,3 +444,23 @@ def test_message_like_objects_raise_only_protocol_error(wire):
 @given(json_values)
 def test_arbitrary_json_values_raise_only_protocol_error(value):
     _decode_or_refuse(decode_client, json.dumps(value))
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [["inc"]],
+        [["inc", {"by": 1}, "extra"]],
+        [[1, {}]],
+        [["inc", []]],
+        [["", {}]],
+        [["inc", {"": 1}]],
+        "not a list",
+        [["inc", {}]] * (protocol.MAX_BATCH + 1),
+    ],
+)
+def test_malformed_batches_are_refused(events):
+    wire = {"t": "batch", "ref": 1, "view": "v1", "events": events}
+    with pytest.raises(ProtocolError) as refused:
+        decode_client(json.dumps(wire))
+    assert refused.value.code == "bad_field"
