@@ -214,24 +214,19 @@ def view_root(view_element):
     return root
 
 
+def prefixed_params(element, prefix):
+    """Attributes named ``prefix``-something as params: with ``dj-value-``,
+    ``dj-value-doc-id`` becomes ``doc_id``; with ``data-``, ``data-page`` becomes ``page``."""
+    params = {}
+    for name in element.getAttributeNames():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            params[recovery.attribute_param_name(name, prefix)] = element.getAttribute(name)
+    return params
+
+
 def value_params(element):
-    """``dj-value-*`` attributes as params: ``dj-value-doc-id`` becomes ``doc_id``."""
-    params = {}
-    prefix = constants.ATTR_VALUE_PREFIX
-    for name in element.getAttributeNames():
-        if name.startswith(prefix) and len(name) > len(prefix):
-            params[name[len(prefix) :].replace("-", "_")] = element.getAttribute(name)
-    return params
-
-
-def _data_params(element):
-    """``data-*`` attributes as params, ``data-page`` becoming ``page``."""
-    params = {}
-    prefix = constants.ATTR_DATA_PREFIX
-    for name in element.getAttributeNames():
-        if name.startswith(prefix) and len(name) > len(prefix):
-            params[name[len(prefix) :].replace("-", "_")] = element.getAttribute(name)
-    return params
+    """``dj-value-*`` attributes as params."""
+    return prefixed_params(element, constants.ATTR_VALUE_PREFIX)
 
 
 def _select_values(select, default):
@@ -310,7 +305,7 @@ def recovery_snapshot(view_element):
         if not is_null(handler) and handler:
             containers += 1
             element.djRecoverIndex = containers
-            params = _data_params(element)
+            params = prefixed_params(element, constants.ATTR_DATA_PREFIX)
             params.update(record["params"])
             record.update(auto=handler, index=containers, params=params)
         snapshot.append(record)
