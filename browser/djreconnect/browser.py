@@ -123,7 +123,9 @@ class Runtime:
             self.client.add_view(view_id, name, tokens.get(name, ""))
 
     def _expose(self):
-        api = to_js_object({"state": self.client.state, "transport": self.transport_kind, "version": __version__})
+        api = to_js_object(
+            {"state": self.client.state, "mounted": False, "transport": self.transport_kind, "version": __version__}
+        )
         api.connect = self.owner.proxy(lambda *args: self._run(self.client.start(self._now())))
         api.disconnect = self.owner.proxy(lambda *args: self._run(self.client.disconnect(self._now())))
         api.retry = self.owner.proxy(lambda *args: self._run(self.client.retry(self._now())))
@@ -224,6 +226,7 @@ class Runtime:
                 if effect.remount:
                     reset_unrecovered(element)
                 self._run(self.client.recovered(self._now(), effect.view, recovery_snapshot(element)))
+                self._mounted(element, effect.view, effect.remount)
             elif kind is effects.EventDone:
                 self._enable(effect.view, effect.ref)
             elif kind is effects.StartTimer:
@@ -239,6 +242,7 @@ class Runtime:
             elif kind is effects.ShowStatus:
                 show_status(self.document, effect.state, effect.attempt, effect.max_attempts, effect.reason)
                 self.api.state = effect.state
+                self.api.mounted = self.client.mounted()
             elif kind is effects.ReportError:
                 self._report(effect.view, effect.code, effect.message)
 
@@ -272,6 +276,14 @@ class Runtime:
         self.transport_kind = constants.TRANSPORT_SSE
         self.api.transport = self.transport_kind
         self._opened(generation)
+
+    def _mounted(self, element, view_id, remount):
+        """A view is live again: its recovery is on its way. Tell page scripts."""
+        self.api.mounted = self.client.mounted()
+        detail = to_js_object({"view": view_id, "remount": remount})
+        element.dispatchEvent(
+            js.CustomEvent.new("djreconnect:mounted", to_js_object({"detail": detail, "bubbles": True}))
+        )
 
     def _cancel_timer(self, key):
         timer_id = self.timer_ids.pop(key, None)

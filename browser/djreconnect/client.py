@@ -63,6 +63,16 @@ class Client:
     def state(self):
         return self.connection.state
 
+    def mounted(self):
+        """Whether every view is mounted and its recovery sent (the page is live)."""
+        if self.connection.state != CONNECTED:
+            return False
+        for view_id in self.view_order:
+            view = self.views[view_id]
+            if not view.joined or view.recovering:
+                return False
+        return True
+
     def add_view(self, view_id, name, token=""):
         if view_id in self.views:
             raise ValueError("view %r is already known" % (view_id,))

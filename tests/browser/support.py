@@ -37,7 +37,11 @@ class Guard:
 
 
 def wait_connected(page, timeout=BOOT_TIMEOUT_MS):
-    page.wait_for_function("() => window.djreconnect && window.djreconnect.state === 'connected'", timeout=timeout)
+    """Wait until the page is connected and its views are mounted (recovery sent)."""
+    page.wait_for_function(
+        "() => window.djreconnect && window.djreconnect.state === 'connected' && window.djreconnect.mounted",
+        timeout=timeout,
+    )
 
 
 def server_state(page):

@@ -707,3 +707,19 @@ def test_a_refused_mount_waits_for_the_servers_close_instead_of_reconnecting():
     assert client.state == "connected"  # until the close that follows
     client.closed(3, generation, 4001, "not valid")
     assert client.state == "failed"
+
+
+def test_mounted_is_true_only_once_every_view_is_mounted_and_recovered():
+    client = Client(Settings(), random=random.Random(4).random)
+    client.add_view("a", "editor")
+    client.add_view("b", "editor")
+    generation = next(e.generation for e in client.start(0) if isinstance(e, OpenTransport))
+    joins = [protocol.decode_client(e.frame) for e in client.opened(1, generation, {}) if isinstance(e, Send)]
+    assert client.state == "connected" and not client.mounted()
+    for join in joins:
+        client.frame(2, generation, protocol.encode(protocol.Rendered(ref=join.ref, view=join.view, ops=[])))
+        assert not client.mounted()  # recovery not sent yet
+        client.recovered(3, join.view, [])
+    assert client.mounted()
+    client.closed(4, generation, 1006)
+    assert not client.mounted()
