@@ -90,13 +90,7 @@ class PageDom:
 
 def _keeps_own_value(node):
     """Hidden fields that take part in recovery (the page writes them, not the user)."""
-    if node.nodeName != "INPUT" or node.type != "hidden":
-        return False
-    return (
-        node.hasAttribute(constants.ATTR_CHANGE)
-        or node.hasAttribute(constants.ATTR_INPUT)
-        or not is_null(node.closest("[" + constants.ATTR_AUTO_RECOVER + "]"))
-    )
+    return node.nodeName == "INPUT" and node.type == "hidden" and _takes_part_in_recovery(node)
 
 
 def _server_value(field):
@@ -133,6 +127,8 @@ def _modified(field, kind):
 
 
 def _takes_part_in_recovery(field):
+    """Fields recovery replays: with dj-change or dj-input, or in a dj-auto-recover
+    container; never dj-no-recover ones."""
     if field.hasAttribute(constants.ATTR_NO_RECOVER):
         return False
     return (
