@@ -22,19 +22,10 @@ CHECKOUT = BENCH.parent
 RESULTS = BENCH / "results"
 PYTHON = sys.executable
 
-# The same flags the browser suites launch Chromium with (tests/conftest.py): a
-# Chromium that must not reach the network on its own.
-OFFLINE_CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
+# Chromium is launched as the browser suites launch it (tests/chromium.py).
+sys.path.insert(0, str(CHECKOUT / "tests"))
+from chromium import launch_options  # noqa: E402
+
 BOOT_TIMEOUT_MS = 90_000
 
 
@@ -232,16 +223,7 @@ def cpu_seconds(pid):
 
 def launch_chromium(playwright):
     """Playwright's own Chromium when installed, the system's otherwise; offline flags."""
-    args = {"args": list(OFFLINE_CHROMIUM_ARGS) + ["--no-proxy-server"]}
-    if not os.path.exists(playwright.chromium.executable_path):
-        for name in ("chromium", "chromium-browser"):
-            found = shutil.which(name)
-            if found:
-                args["executable_path"] = found
-                break
-        else:
-            raise RuntimeError("no Chromium found")
-    return playwright.chromium.launch(**args)
+    return playwright.chromium.launch(**launch_options(playwright, ["--no-proxy-server"]))
 
 
 class OffHostGuard:
@@ -258,6 +240,36 @@ class OffHostGuard:
     def _refuse(self, route):
         self.off_host.append(route.request.url)
         route.abort()
+
+
+# Times the runtime's handling of every WebSocket frame: the listener is the runtime's
+# proxy; the wrapper only brackets it with performance.now() and notes the frame's size
+# and message type.
+FRAME_TIMER = """
+(() => {
+  window.benchFrames = [];
+  const add = WebSocket.prototype.addEventListener;
+  const remove = WebSocket.prototype.removeEventListener;
+  const wrappers = new WeakMap();
+  WebSocket.prototype.addEventListener = function (type, listener, options) {
+    if (type !== 'message' || typeof listener !== 'function') return add.call(this, type, listener, options);
+    const wrapped = function (event) {
+      const t0 = performance.now();
+      try { return listener.call(this, event); }
+      finally {
+        const text = typeof event.data === 'string' ? event.data : '';
+        const kind = (text.slice(0, 24).match(/"t": ?"([a-z]+)"/) || [null, '?'])[1];
+        window.benchFrames.push({t0, t1: performance.now(), size: text.length, kind});
+      }
+    };
+    wrappers.set(listener, wrapped);
+    return add.call(this, type, wrapped, options);
+  };
+  WebSocket.prototype.removeEventListener = function (type, listener, options) {
+    return remove.call(this, type, (type === 'message' && wrappers.get(listener)) || listener, options);
+  };
+})();
+"""
 
 
 def wait_connected(page, timeout=BOOT_TIMEOUT_MS):

@@ -33,33 +33,6 @@ WARMUP_CLICKS = 3
 AIM_APPLY_MS = 5.0
 AIM_BYTES = 0.01
 
-# Times the runtime's handling of every WebSocket frame (the listener is the
-# runtime's Pyodide proxy; the wrapper only brackets it with performance.now()).
-FRAME_TIMER = """
-(() => {
-  window.benchFrames = [];
-  const add = WebSocket.prototype.addEventListener;
-  const remove = WebSocket.prototype.removeEventListener;
-  const wrappers = new WeakMap();
-  WebSocket.prototype.addEventListener = function (type, listener, options) {
-    if (type !== 'message' || typeof listener !== 'function') return add.call(this, type, listener, options);
-    const wrapped = function (event) {
-      const t0 = performance.now();
-      try { return listener.call(this, event); }
-      finally {
-        const size = typeof event.data === 'string' ? event.data.length : 0;
-        window.benchFrames.push({t0, t1: performance.now(), size});
-      }
-    };
-    wrappers.set(listener, wrapped);
-    return add.call(this, type, wrapped, options);
-  };
-  WebSocket.prototype.removeEventListener = function (type, listener, options) {
-    return remove.call(this, type, (type === 'message' && wrappers.get(listener)) || listener, options);
-  };
-})();
-"""
-
 CLICK_AND_MEASURE = """
 async ({id, count, warmup}) => {
   const tbody = document.querySelector('#rows tbody');
@@ -169,7 +142,7 @@ def client_side(env):
                 context = browser.new_context()
                 page = context.new_page()
                 page.on("pageerror", lambda error: errors.append(str(error)))
-                page.add_init_script(FRAME_TIMER)
+                page.add_init_script(S.FRAME_TIMER)
                 page.goto(server.url + "/")
                 S.wait_connected(page)
                 page.wait_for_timeout(300)

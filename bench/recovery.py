@@ -30,32 +30,6 @@ BIG_BURST = 5000
 AIM_MS = 100.0
 AIM_SIZE = 100
 
-FRAME_TIMER = """
-(() => {
-  window.benchFrames = [];
-  const add = WebSocket.prototype.addEventListener;
-  const remove = WebSocket.prototype.removeEventListener;
-  const wrappers = new WeakMap();
-  WebSocket.prototype.addEventListener = function (type, listener, options) {
-    if (type !== 'message' || typeof listener !== 'function') return add.call(this, type, listener, options);
-    const wrapped = function (event) {
-      const t0 = performance.now();
-      try { return listener.call(this, event); }
-      finally {
-        const head = typeof event.data === 'string' ? event.data.slice(0, 24) : '';
-        const kind = (head.match(/"t": ?"([a-z]+)"/) || [null, '?'])[1];
-        window.benchFrames.push({t0, t1: performance.now(), kind});
-      }
-    };
-    wrappers.set(listener, wrapped);
-    return add.call(this, type, wrapped, options);
-  };
-  WebSocket.prototype.removeEventListener = function (type, listener, options) {
-    return remove.call(this, type, (type === 'message' && wrappers.get(listener)) || listener, options);
-  };
-})();
-"""
-
 MEASURE = """
 async ({n, timeoutMs}) => {
   const api = window.djreconnect;
@@ -128,7 +102,7 @@ def measure_size(browser, size, env):
             for _ in range(REPEATS[size]):
                 page = context.new_page()
                 page.on("pageerror", lambda error: errors.append(str(error)))
-                page.add_init_script(FRAME_TIMER)
+                page.add_init_script(S.FRAME_TIMER)
                 page.goto("%s/form/%d" % (server.url, size))
                 S.wait_connected(page)
                 page.wait_for_timeout(300)

@@ -22,34 +22,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from .asyncrun import run
+from .not_handlers import NOT_HANDLERS
 
 KEY = "a-test-secret-key-of-some-length"
 VIEW_ID = "editor-1"
 MAX_FRAME_BYTES = 4096
 HANDLERS = EditorView.handler_names()
-# Attributes of a view that are not handlers: a client naming one must get unknown_handler.
-NOT_HANDLERS = [
-    "mount",
-    "render",
-    "get_context",
-    "state",
-    "state_json",
-    "handle_event",
-    "find_handler",
-    "handler_names",
-    "template_name",
-    "view_name",
-    "__init__",
-    "__class__",
-    "__dict__",
-    "__init_subclass__",
-    "__getattribute__",
-    "_handlers",
-    "_private",
-    "_choice",
-    "_djreconnect_event_handler",
-    "__call__",
-]
 PARAM_NAMES = ["value", "amount", "doc_id", "cursor", "title", "kwargs", "form", "request", "params"]
 # Errors a mounted view gives a client that got an event wrong. Not handler_failed,
 # render_failed or internal_error: those mean the server broke on the client's input.

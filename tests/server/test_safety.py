@@ -28,6 +28,8 @@ from djreconnect.patch import OP_SPLICE, OP_TEXT
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from .not_handlers import NOT_HANDLERS
+
 TIMEOUT = 10
 EVIL = "http://evil.example"
 MAX_FRAME_BYTES = constants.DEFAULT_MAX_FRAME_BYTES
@@ -441,27 +443,6 @@ def test_a_field_of_the_wrong_type_is_bad_field(transport, open_client, others):
 
 
 # --- 6-8: events a mounted view refuses ----------------------------------------------
-
-
-NOT_HANDLERS = (
-    "no_such_handler",
-    "mount",
-    "render",
-    "get_context",
-    "state",
-    "state_json",
-    "handle_event",
-    "find_handler",
-    "handler_names",
-    "template_name",
-    "view_name",
-    "__init__",
-    "__class__",
-    "__dict__",
-    "_private",
-    "_handlers",
-    "_djreconnect_event_handler",
-)
 
 
 def test_a_name_that_is_not_a_handler_is_unknown_handler(transport, open_client, others):
