@@ -2,7 +2,7 @@
 and a guard that fails a test whose page reaches off 127.0.0.1."""
 
 import pytest
-from support import DemoServer, Guard, ensure_fresh_wheel, wait_connected
+from support import DemoServer, Guard, ensure_fresh_wheel, new_page, wait_connected
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,9 +43,7 @@ def guard():
 @pytest.fixture(scope="module")
 def live_page(browser, server, guard):
     """The demo page, booted once for the module (Pyodide takes seconds)."""
-    context = browser.new_context()
-    page = context.new_page()
-    guard.attach(page)
+    context, page = new_page(browser, guard)
     page.goto(server.url + "/")
     wait_connected(page)
     yield page

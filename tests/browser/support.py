@@ -36,6 +36,15 @@ class Guard:
         assert not errors, "uncaught page errors: %s" % errors
 
 
+def new_page(browser, guard):
+    """A page in a fresh context (its own cache and storage), watched by ``guard``.
+    Returns (context, page); close the context when done."""
+    context = browser.new_context()
+    page = context.new_page()
+    guard.attach(page)
+    return context, page
+
+
 def wait_connected(page, timeout=BOOT_TIMEOUT_MS):
     """Wait until the page is connected and its views are mounted (recovery sent)."""
     page.wait_for_function(

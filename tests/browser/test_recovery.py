@@ -4,7 +4,7 @@ down reaches the remounted view, and the server ends up knowing what the page sh
 import random
 
 import pytest
-from support import server_state, wait_connected, wait_server_state
+from support import new_page, server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
 
@@ -99,9 +99,7 @@ def test_every_field_kind_edited_during_an_outage_is_recovered(live_page, server
 
 
 def test_auto_recover_runs_once_per_reconnect_and_not_on_first_load(browser, server, guard):
-    context = browser.new_context()
-    page = context.new_page()
-    guard.attach(page)
+    context, page = new_page(browser, guard)
     page.goto(server.url + "/")
     wait_connected(page)
     page.wait_for_timeout(200)
@@ -134,9 +132,7 @@ def test_clicks_and_submits_made_offline_are_sent_once_in_order(live_page, serve
 
 
 def test_input_typed_while_the_runtime_boots_reaches_the_server(browser, server, guard):
-    context = browser.new_context()
-    page = context.new_page()
-    guard.attach(page)
+    context, page = new_page(browser, guard)
     # Hold the runtime's wheel back (a slow network) so the typing surely comes first.
     held, released = [], []
 

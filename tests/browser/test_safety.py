@@ -2,7 +2,7 @@
 survive, recovery still works afterwards; a tampered grant fails without retrying."""
 
 import pytest
-from support import server_state, wait_connected, wait_server_state
+from support import new_page, server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
 
@@ -59,9 +59,7 @@ def test_refused_events_leave_the_connection_the_state_and_recovery_intact(live_
 
 
 def test_a_tampered_grant_fails_once_and_says_why(browser, server, guard):
-    context = browser.new_context()
-    page = context.new_page()
-    guard.attach(page)
+    context, page = new_page(browser, guard)
 
     def tamper(route):
         response = route.fetch()

@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support import free_port, server_state, wait_connected, wait_server_state
+from support import free_port, new_page, server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
 
@@ -40,9 +40,7 @@ def proxy(server):
 
 
 def test_refused_upgrades_fall_back_to_sse_for_the_page_lifetime(browser, proxy, server, guard):
-    context = browser.new_context()
-    page = context.new_page()
-    guard.attach(page)
+    context, page = new_page(browser, guard)
     sockets = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
     page.goto(proxy + "/")

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 from djreconnect_server.demo import PYODIDE_SCRIPT, point_static_page
-from support import CHECKOUT, DemoServer, free_port, server_state, wait_connected, wait_server_state
+from support import CHECKOUT, DemoServer, free_port, new_page, server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
 
@@ -59,9 +59,7 @@ def publish(root, backend_url, interpreter, name="index.html"):
 def test_static_page_on_another_origin_mounts_the_editor(browser, server, static_host, guard, interpreter):
     url, root = static_host
     publish(root, server.url, interpreter)
-    context = browser.new_context()
-    page = context.new_page()
-    guard.attach(page)
+    context, page = new_page(browser, guard)
     page.goto(url + "/index.html")
     wait_connected(page)
     assert page.locator(".loading").count() == 0  # the server's render replaced the placeholder
@@ -73,9 +71,7 @@ def test_static_page_on_another_origin_mounts_the_editor(browser, server, static
 
 
 def test_the_demo_serves_index_html_pointed_at_itself(browser, server, guard):
-    context = browser.new_context()
-    page = context.new_page()
-    guard.attach(page)
+    context, page = new_page(browser, guard)
     page.goto(server.url + "/index.html")
     wait_connected(page)
     before = server_state(page)["clicks"]
@@ -89,9 +85,7 @@ def test_an_origin_not_allowed_is_refused_without_a_retry_loop(browser, static_h
     backend = DemoServer("--interpreter", interpreter).start()  # allows only its own origin
     try:
         publish(root, backend.url, interpreter, "refused.html")
-        context = browser.new_context()
-        page = context.new_page()
-        guard.attach(page)
+        context, page = new_page(browser, guard)
         page.goto(url + "/refused.html")
         page.wait_for_function("() => window.djreconnect && window.djreconnect.state === 'failed'", timeout=60_000)
         banner = page.locator(".dj-reconnecting-banner")
