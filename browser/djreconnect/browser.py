@@ -6,8 +6,7 @@ effects into DOM and transport calls. The only module (with its helpers
 import json
 
 from djreconnect import __version__, constants, effects
-from djreconnect.backoff import Backoff
-from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT, Client
+from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT, MOUNT_FIRST, Client
 from djreconnect.connection import TIMERS, Settings
 from djreconnect.dom import (
     PageDom,
@@ -17,6 +16,7 @@ from djreconnect.dom import (
     recovery_snapshot,
     reset_unrecovered,
     restore_user_input,
+    root_html,
     save_user_input,
     show_status,
     value_params,
@@ -24,7 +24,7 @@ from djreconnect.dom import (
 )
 from djreconnect.jsbridge import ProxyOwner, is_null, js, to_js_object
 from djreconnect.patch import PatchError, apply_ops
-from djreconnect.recovery import event_params
+from djreconnect.recovery import covers, event_params
 from djreconnect.transports import SSETransport, WebSocketTransport, websocket_url
 
 # Delegated DOM events: DOM event name -> (attribute that names the handler, kind).
@@ -34,7 +34,7 @@ DELEGATED = (
     ("change", constants.ATTR_CHANGE, KIND_CHANGE),
     ("input", constants.ATTR_INPUT, KIND_INPUT),
 )
-PAGE_EVENTS = (("online", "wake"), ("offline", "went_offline"), ("pageshow", "wake"))
+PAGE_EVENTS = (("online", "wake"), ("offline", "went_offline"))
 
 
 def read_config(document):
@@ -46,12 +46,7 @@ def read_config(document):
 
 
 def settings_from_config(config):
-    backoff = Backoff.from_dict(config.get("backoff", {}))
-    timing = {}
-    for key in ("heartbeat_interval_ms", "heartbeat_timeout_ms", "connect_timeout_ms"):
-        if key in config:
-            timing[key] = config[key]
-    return Settings(backoff=backoff, **timing)
+    return Settings.from_dict(config)
 
 
 class Runtime:
@@ -72,7 +67,7 @@ class Runtime:
         # falls back to SSE, for the rest of the page's life.
         self.fallback = config.get("fallback", True)
         self.websocket_worked = False
-        self.sse_resume = {}
+        self.leaving = False  # the page is being navigated away from: show no drop
         self.client = Client(settings_from_config(config), random=js.Math.random)
         self.owner = ProxyOwner()  # listeners and timers of the page's lifetime
         self.listeners = []  # (target, event name, proxy)
@@ -93,6 +88,8 @@ class Runtime:
         for name, method in PAGE_EVENTS:
             self._listen(self.window, name, self._page_input(method))
         self._listen(self.document, "visibilitychange", self._visibility)
+        self._listen(self.window, "pagehide", self._pagehide)
+        self._listen(self.window, "pageshow", self._pageshow)
         for key in TIMERS:
             self.timer_callbacks[key] = self.owner.proxy(self._timer(key))
         self._expose()
@@ -142,8 +139,17 @@ class Runtime:
         return lambda event: self._run(getattr(self.client, method)(self._now()))
 
     def _visibility(self, event):
-        if self.document.visibilityState == "visible":
-            self._run(self.client.wake(self._now()))
+        visible = self.document.visibilityState == "visible"
+        self._run(self.client.visibility(self._now(), visible))
+
+    def _pagehide(self, event):
+        # The page is unloading (or entering the back/forward cache): the close that
+        # follows (1001) is not a drop the user should see.
+        self.leaving = True
+
+    def _pageshow(self, event):
+        self.leaving = False
+        self._run(self.client.wake(self._now()))
 
     def _timer(self, key):
         def fire(*args):
@@ -155,7 +161,7 @@ class Runtime:
     def _opened(self, generation):
         roots = {}
         for view_id, element in self.view_elements.items():
-            roots[view_id] = view_root(element).innerHTML
+            roots[view_id] = root_html(view_root(element))
         self._run(self.client.opened(self._now(), generation, roots))
 
     def _frame(self, generation, text):
@@ -193,16 +199,19 @@ class Runtime:
             else:
                 if kind == KIND_CLICK and element.nodeName == "A":
                     event.preventDefault()
+                recoverable = False
                 if kind == KIND_CLICK:
                     params = value_params(element)
                 else:
-                    params = event_params(describe(element))
+                    record = describe(element, _container_of(element))
+                    params = event_params(record)
+                    recoverable = covers(record)
                 disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
-            self._push(view.djViewId, kind, element.getAttribute(attribute), params, disable)
+            self._push(view.djViewId, kind, element.getAttribute(attribute), params, disable, recoverable)
 
         return handle
 
-    def _push(self, view_id, kind, handler, params, disable):
+    def _push(self, view_id, kind, handler, params, disable, recoverable=False):
         ref = self.client.reserve_ref()
         if disable:
             for element in disable:
@@ -210,41 +219,51 @@ class Runtime:
                 element.textContent = element.getAttribute(constants.ATTR_DISABLE_WITH)
                 element.disabled = True
             self.disabled[(view_id, ref)] = disable
-        self._run(self.client.push_event(self._now(), view_id, kind, handler, params, ref))
+        self._run(self.client.push_event(self._now(), view_id, kind, handler, params, ref, recoverable))
 
     # --- effects ----------------------------------------------------------------
 
     def _run(self, todo):
         for effect in todo:
-            kind = type(effect)
-            if kind is effects.Send:
-                self.transport.send(effect.frame)
-            elif kind is effects.ApplyPatch:
-                self._apply(effect)
-            elif kind is effects.Recover:
-                element = self.view_elements[effect.view]
-                if effect.remount:
-                    reset_unrecovered(element)
-                self._run(self.client.recovered(self._now(), effect.view, recovery_snapshot(element)))
-                self._mounted(element, effect.view, effect.remount)
-            elif kind is effects.EventDone:
-                self._enable(effect.view, effect.ref)
-            elif kind is effects.StartTimer:
-                self._cancel_timer(effect.key)
-                self.timer_ids[effect.key] = js.setTimeout(self.timer_callbacks[effect.key], effect.delay_ms)
-            elif kind is effects.CancelTimer:
-                self._cancel_timer(effect.key)
-            elif kind is effects.OpenTransport:
-                self._close_transport()
-                self.transport = self._new_transport(effect.generation)
-            elif kind is effects.CloseTransport:
-                self._close_transport()
-            elif kind is effects.ShowStatus:
+            try:
+                self._do(effect)
+            except Exception as error:
+                # One effect that fails must not drop the ones after it (a retry timer, say).
+                js.console.error("djreconnect: %s failed: %s" % (type(effect).__name__, error))
+        api = self.api
+        if api is not None:
+            api.state = self.client.state
+            api.mounted = self.client.mounted()
+
+    def _do(self, effect):
+        kind = type(effect)
+        if kind is effects.Send:
+            self.transport.send(effect.frame)
+        elif kind is effects.ApplyPatch:
+            self._apply(effect)
+        elif kind is effects.Recover:
+            element = self.view_elements[effect.view]
+            if effect.mode != MOUNT_FIRST:
+                reset_unrecovered(element)
+            self._run(self.client.recovered(self._now(), effect.view, recovery_snapshot(element)))
+            self._mounted(element, effect.view, effect.mode)
+        elif kind is effects.EventDone:
+            self._enable(effect.view, effect.ref)
+        elif kind is effects.StartTimer:
+            self._cancel_timer(effect.key)
+            self.timer_ids[effect.key] = js.setTimeout(self.timer_callbacks[effect.key], effect.delay_ms)
+        elif kind is effects.CancelTimer:
+            self._cancel_timer(effect.key)
+        elif kind is effects.OpenTransport:
+            self._close_transport()
+            self.transport = self._new_transport(effect.generation)
+        elif kind is effects.CloseTransport:
+            self._close_transport()
+        elif kind is effects.ShowStatus:
+            if not self.leaving:
                 show_status(self.document, effect.state, effect.attempt, effect.max_attempts, effect.reason)
-                self.api.state = effect.state
-                self.api.mounted = self.client.mounted()
-            elif kind is effects.ReportError:
-                self._report(effect.view, effect.code, effect.message)
+        elif kind is effects.ReportError:
+            self._report(effect.view, effect.code, effect.message)
 
     def _new_transport(self, generation):
         if self.transport_kind == constants.TRANSPORT_SSE:
@@ -252,7 +271,7 @@ class Runtime:
         return WebSocketTransport(self.url, generation, self._websocket_opened, self._frame, self._websocket_closed)
 
     def _sse(self, generation, on_open):
-        return SSETransport(self.backend, self.prefix, generation, on_open, self._frame, self._closed, self.sse_resume)
+        return SSETransport(self.backend, self.prefix, generation, on_open, self._frame, self._closed)
 
     def _websocket_opened(self, generation):
         self.websocket_worked = True
@@ -277,10 +296,11 @@ class Runtime:
         self.api.transport = self.transport_kind
         self._opened(generation)
 
-    def _mounted(self, element, view_id, remount):
-        """A view is live again: its recovery is on its way. Tell page scripts."""
+    def _mounted(self, element, view_id, mode):
+        """A view is live again: its recovery is on its way. Tell page scripts how it came
+        back: ``mode`` is "first", "resume" or "remount"."""
         self.api.mounted = self.client.mounted()
-        detail = to_js_object({"view": view_id, "remount": remount})
+        detail = to_js_object({"view": view_id, "mode": mode, "remount": mode != MOUNT_FIRST})
         element.dispatchEvent(
             js.CustomEvent.new("djreconnect:mounted", to_js_object({"detail": detail, "bubbles": True}))
         )
@@ -307,7 +327,7 @@ class Runtime:
         except PatchError as error:
             self._report(effect.view, "bad_patch", str(error))
         if saved:
-            restore_user_input(saved)
+            restore_user_input(root, saved)
 
     def _enable(self, view_id, ref):
         for element in self.disabled.pop((view_id, ref), ()):
@@ -321,6 +341,16 @@ class Runtime:
         detail = to_js_object({"view": view_id, "code": code, "message": message})
         init = to_js_object({"detail": detail})
         self.document.dispatchEvent(js.CustomEvent.new("djreconnect:error", init))
+
+
+def _container_of(element):
+    """The ``[dj-auto-recover]`` container around a field, or None (recovery's rule: a
+    field in one is the container's to restore)."""
+    parent = element.parentElement
+    if is_null(parent):
+        return None
+    enclosing = parent.closest("[" + constants.ATTR_AUTO_RECOVER + "]")
+    return None if is_null(enclosing) else 1
 
 
 def main():

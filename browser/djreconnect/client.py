@@ -1,8 +1,28 @@
-"""The client core: the connection lifecycle plus the views it serves, sans I/O.
+"""The client core: the connection lifecycle plus the session and views it serves, sans I/O.
 
 ``Client`` turns inputs (transport opened/closed, frames, DOM events, timers)
 into effects (open, send, apply a patch, show status). The browser adapter feeds
 it and carries out what it returns; tests drive it with a fake clock.
+
+Sessions. Every transport starts with a Hello naming the page's session and its
+current secret (none on the first connection); the server's Welcome gives the session
+and a new secret. Each view's Join then says which render the page shows (``version``)
+and carries its HTML; the Rendered that answers it says whether the view's state was
+kept (a *resume*) or the view was mounted afresh (a *remount*, or the page's first mount).
+
+Exactly once, the runtime's half (the server's is in its ``sessions`` module). Every
+event carries an id (its ``ref``) unique for the page's life, and stays in its view's
+``in_flight`` list until a reply or error with that ref arrives, across any number of
+drops. When a view is back:
+
+- resumed: events still in flight are sent again, with their ids, before anything
+  else; the server applies each id once and answers a repeat with the recorded outcome;
+- remounted (the session is gone, and with it what was applied): clicks and submits
+  still in flight go to the front of the offline queue and are sent as new events after
+  recovery;
+- either way, an input or change event of a field that recovery covers is not sent
+  again: recovery compares the field with the server's last render and sends it once if
+  it differs.
 """
 
 from djreconnect import constants, protocol, recovery
@@ -18,6 +38,11 @@ KIND_INPUT = "input"
 # input and change events are not: form recovery sends the fields' values then.
 QUEUED_KINDS = (KIND_CLICK, KIND_SUBMIT)
 
+# How a view came back (Recover.mode).
+MOUNT_FIRST = "first"  # the page's first mount
+MOUNT_RESUME = "resume"  # the session was kept: nothing was lost
+MOUNT_REMOUNT = "remount"  # the session was gone: a fresh view, to be recovered
+
 
 class View:
     """What the client knows of one ``[dj-view]`` element."""
@@ -28,21 +53,27 @@ class View:
         self.token = token
         self.joined = False
         self.recovering = False  # mounted, recovery events not yet sent
+        self.mode = None  # how it last came back (MOUNT_*)
         self.join_ref = None
-        self.in_flight = []  # refs of events sent and not yet answered
+        self.version = None  # the render the page shows
+        self.in_flight = []  # PendingEvents sent and not yet answered, in sending order
 
 
-class QueuedEvent:
-    def __init__(self, view_id, kind, handler, params, ref):
+class PendingEvent:
+    """An event the user triggered: queued while disconnected, or sent and unanswered.
+    ``recoverable`` marks an input or change event of a field form recovery covers."""
+
+    def __init__(self, view_id, kind, handler, params, ref, recoverable=False):
         self.view_id = view_id
         self.kind = kind
         self.handler = handler
         self.params = params
-        self.ref = ref  # the ref reserved for it, so the page can track it
+        self.ref = ref
+        self.recoverable = recoverable
 
 
 class Client:
-    """One page's connection and views.
+    """One page's connection, session and views.
 
     ``random`` returns floats in [0, 1). ``queue_limit`` bounds the events kept
     while disconnected; past it, new clicks and submits are refused (and reported)
@@ -58,6 +89,8 @@ class Client:
         self.queue = []
         self.queue_limit = queue_limit
         self.next_ref = 0
+        self.session = None  # the server's id of this page's session
+        self.secret = None  # its current resume secret (good for one resume)
 
     @property
     def state(self):
@@ -97,12 +130,15 @@ class Client:
     def wake(self, now):
         return self.connection.wake(now)
 
+    def visibility(self, now, visible):
+        return self.connection.visibility(now, visible)
+
     def went_offline(self, now):
         return self._after_drop(self.connection.went_offline(now))
 
     def disconnect(self, now):
         effects = self.connection.disconnect(now)
-        return effects + self._forget_joins() + self._drop_queue("disconnected on purpose")
+        return effects + self._forget_joins() + self._abandon("disconnected on purpose")
 
     def timer(self, now, key):
         return self._after_drop(self.connection.timer(now, key))
@@ -112,6 +148,8 @@ class Client:
         effects = self.connection.opened(now, generation)
         if self.connection.state != CONNECTED or not effects:
             return effects
+        hello = protocol.Hello(ref=self._ref(), session=self.session, secret=self.secret)
+        effects.append(Send(protocol.encode(hello)))
         for view_id in self.view_order:
             view = self.views[view_id]
             view.join_ref = self._ref()
@@ -121,6 +159,7 @@ class Client:
                 name=view.name,
                 token=view.token,
                 html=roots_html.get(view_id, ""),
+                version=view.version,
             )
             effects.append(Send(protocol.encode(join)))
         return effects
@@ -133,24 +172,27 @@ class Client:
             return effects
         effects = effects + self._forget_joins()
         if self.connection.state not in (CONNECTING, RECONNECTING):
-            effects = effects + self._drop_queue("the connection " + self.connection.state)
+            effects = effects + self._abandon("the connection " + self.connection.state)
         return effects
 
     def _forget_joins(self):
-        """Every view must be mounted again; events in flight will get no answer."""
-        effects = []
+        """Every view must be joined again; events in flight stay, to be sent again."""
         for view_id in self.view_order:
             view = self.views[view_id]
             view.joined = False
             view.recovering = False
             view.join_ref = None
-            for ref in view.in_flight:
-                effects.append(EventDone(view_id, ref))
-            view.in_flight = []
-        return effects
+        return []
 
-    def _drop_queue(self, why):
+    def _abandon(self, why):
+        """No connection is coming (failed, or closed on purpose): finish every event in
+        flight, and every queued one with an error saying it was not sent."""
         effects = []
+        for view_id in self.view_order:
+            view = self.views[view_id]
+            for pending in view.in_flight:
+                effects.append(EventDone(view_id, pending.ref))
+            view.in_flight = []
         for queued in self.queue:
             effects.append(EventDone(queued.view_id, queued.ref))
             effects.append(ReportError(queued.view_id, "not_sent", "%s was not sent: %s" % (queued.handler, why)))
@@ -168,42 +210,66 @@ class Client:
             message = protocol.decode_server(text)
         except protocol.ProtocolError as error:
             return effects + [ReportError(None, error.code, "bad frame from server: " + error.message)]
-        view = self.views.get(getattr(message, "view", None))
-        if isinstance(message, protocol.Rendered):
-            if view is None or message.ref != view.join_ref:
-                return effects
-            view.joined = True
-            view.recovering = True
-            effects.append(ApplyPatch(view.id, message.ops, True, None))
-            effects.append(Recover(view.id, self._reconnected()))
-            return effects
-        if isinstance(message, protocol.Reply):
-            if view is None or not view.joined:
-                return effects
-            effects.append(ApplyPatch(view.id, message.ops, False, message.ref))
-            return effects + self._finish(view, message.ref)
-        if isinstance(message, protocol.Error):
-            effects.append(ReportError(message.view, message.code, message.message))
-            if (
-                view is not None
-                and not view.joined
-                and message.ref is not None
-                and message.ref == view.join_ref
-                and message.code == protocol.MOUNT_FAILED
-            ):
-                # The mount broke on the server: reconnect (with backoff) and mount again.
-                # Refusals the server means for good are followed by a 4xxx close instead.
-                return effects + self._after_drop(self.connection.lost(now, "the view could not be mounted"))
-            if view is not None:
-                effects.extend(self._finish(view, message.ref))
-            return effects
-        return effects  # Pong: received() already counted it
+        handler = self._HANDLERS.get(type(message))
+        if handler is None:
+            return effects  # Pong: received() already counted it
+        return effects + handler(self, now, message, self.views.get(getattr(message, "view", None)))
+
+    def _welcome(self, now, message, view):
+        self.session = message.session
+        self.secret = message.secret
+        return []
+
+    def _rendered(self, now, message, view):
+        if view is None or message.ref != view.join_ref:
+            return []
+        view.joined = True
+        view.recovering = True
+        view.version = message.version
+        if message.resumed:
+            view.mode = MOUNT_RESUME
+        else:
+            view.mode = MOUNT_REMOUNT if self._reconnected() else MOUNT_FIRST
+        return [ApplyPatch(view.id, message.ops, True, None), Recover(view.id, view.mode)]
+
+    def _reply(self, now, message, view):
+        if view is None or not view.joined:
+            return []
+        if message.version is not None:
+            view.version = message.version
+        return [ApplyPatch(view.id, message.ops, False, message.ref)] + self._finish(view, message.ref)
+
+    def _error(self, now, message, view):
+        effects = [ReportError(message.view, message.code, message.message)]
+        if (
+            view is not None
+            and not view.joined
+            and message.ref is not None
+            and message.ref == view.join_ref
+            and message.code == protocol.MOUNT_FAILED
+        ):
+            # The mount broke on the server: reconnect (with backoff) and mount again.
+            # Refusals the server means for good are followed by a 4xxx close instead.
+            return effects + self._after_drop(self.connection.lost(now, "the view could not be mounted"))
+        if view is not None:
+            effects.extend(self._finish(view, message.ref))
+        return effects
+
+    _HANDLERS = {
+        protocol.Welcome: _welcome,
+        protocol.Rendered: _rendered,
+        protocol.Reply: _reply,
+        protocol.Error: _error,
+    }
 
     def _finish(self, view, ref):
-        if ref is None or ref not in view.in_flight:
+        if ref is None:
             return []
-        view.in_flight.remove(ref)
-        return [EventDone(view.id, ref)]
+        for position, pending in enumerate(view.in_flight):
+            if pending.ref == ref:
+                del view.in_flight[position]
+                return [EventDone(view.id, ref)]
+        return []
 
     # --- DOM events ------------------------------------------------------------
 
@@ -211,8 +277,9 @@ class Client:
         """A ref for an event about to be pushed, so the page can mark its element first."""
         return self._ref()
 
-    def push_event(self, now, view_id, kind, handler, params, ref=None):
-        """The user triggered ``handler`` on view ``view_id``. Returns effects."""
+    def push_event(self, now, view_id, kind, handler, params, ref=None, recoverable=False):
+        """The user triggered ``handler`` on view ``view_id``. Returns effects.
+        ``recoverable``: an input or change event of a field form recovery covers."""
         view = self.views.get(view_id)
         if ref is None:
             ref = self._ref()
@@ -221,8 +288,9 @@ class Client:
                 EventDone(view_id, ref),
                 ReportError(view_id, "unknown_view", "no view %r on this page" % (view_id,)),
             ]
+        pending = PendingEvent(view_id, kind, handler, params, ref, recoverable)
         if self.connection.state == CONNECTED and view.joined and not view.recovering:
-            return self._send_event(view, handler, params, ref)
+            return self._send_event(view, pending)
         if kind not in QUEUED_KINDS:
             return [EventDone(view_id, ref)]
         if len(self.queue) >= self.queue_limit:
@@ -234,7 +302,7 @@ class Client:
                     "%s was not kept: %d events already wait for the connection" % (handler, self.queue_limit),
                 ),
             ]
-        self.queue.append(QueuedEvent(view_id, kind, handler, params, ref))
+        self.queue.append(pending)
         return []
 
     def _reconnected(self):
@@ -243,25 +311,39 @@ class Client:
         return self.connection.connects > 1
 
     def recovered(self, now, view_id, snapshot):
-        """The page's recovery snapshot of a freshly mounted view (see ``recovery``):
-        send what brings the server's state to what the page shows, as one batch the
-        server answers with one render, then the clicks and submits kept while
-        disconnected, in order."""
+        """The page's recovery snapshot of a view that is back (see ``recovery``): send
+        the events still in flight again (resumed) or queue their clicks and submits
+        (remounted), then what brings the server's state to what the page shows, as one
+        batch the server answers with one render, then the clicks and submits kept
+        while disconnected, in order."""
         view = self.views.get(view_id)
         if view is None or not view.recovering or self.connection.state != CONNECTED:
             return []
         view.recovering = False
         effects = []
-        events = [[handler, params] for handler, params in recovery.recovery_events(snapshot, self._reconnected())]
+        pending, view.in_flight = view.in_flight, []
+        requeued = []
+        for event in pending:
+            if event.recoverable or (view.mode != MOUNT_RESUME and event.kind not in QUEUED_KINDS):
+                effects.append(EventDone(view_id, event.ref))  # recovery carries it, or nothing can
+            elif view.mode == MOUNT_RESUME:
+                effects.extend(self._send_event(view, event))
+            else:
+                requeued.append(event)
+        self.queue = requeued + self.queue
+        events = [
+            [handler, params] for handler, params in recovery.recovery_events(snapshot, view.mode == MOUNT_REMOUNT)
+        ]
         if events:
             ref = self._ref()
-            view.in_flight.append(ref)
+            batch = PendingEvent(view_id, None, None, None, ref, True)
+            view.in_flight.append(batch)
             effects.append(Send(protocol.encode(protocol.Batch(ref=ref, view=view.id, events=events))))
         return effects + self._flush_queue(view_id)
 
-    def _send_event(self, view, handler, params, ref):
-        view.in_flight.append(ref)
-        event = protocol.Event(ref=ref, view=view.id, handler=handler, params=params)
+    def _send_event(self, view, pending):
+        view.in_flight.append(pending)
+        event = protocol.Event(ref=pending.ref, view=view.id, handler=pending.handler, params=pending.params)
         return [Send(protocol.encode(event))]
 
     def _flush_queue(self, view_id):
@@ -270,7 +352,7 @@ class Client:
         view = self.views[view_id]
         for queued in self.queue:
             if queued.view_id == view_id:
-                effects.extend(self._send_event(view, queued.handler, queued.params, queued.ref))
+                effects.extend(self._send_event(view, queued))
             else:
                 kept.append(queued)
         self.queue = kept

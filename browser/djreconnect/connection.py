@@ -24,7 +24,8 @@ TIMER_RETRY = "retry"  # waiting out a backoff delay
 TIMER_CONNECT = "connect"  # an attempt taking too long to open
 TIMER_HEARTBEAT = "heartbeat"  # time to ping
 TIMER_PONG = "pong"  # time by which some frame must have arrived
-TIMERS = (TIMER_RETRY, TIMER_CONNECT, TIMER_HEARTBEAT, TIMER_PONG)
+TIMER_BANNER = "banner"  # the grace period after a drop, before the page shows it
+TIMERS = (TIMER_RETRY, TIMER_CONNECT, TIMER_HEARTBEAT, TIMER_PONG, TIMER_BANNER)
 
 
 def is_retryable(code):
@@ -32,8 +33,25 @@ def is_retryable(code):
     return not (constants.CLOSE_APP_MIN <= code <= constants.CLOSE_APP_MAX)
 
 
+def _check_ms(name, value, minimum_exclusive=True):
+    # Written so that NaN fails too; setTimeout runs an infinite delay at once.
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value < float("inf"):
+        raise ValueError("%s must be a finite number, not %r" % (name, value))
+    if (value <= 0) if minimum_exclusive else (value < 0):
+        raise ValueError("%s must be %s 0, not %r" % (name, ">" if minimum_exclusive else ">=", value))
+
+
 class Settings:
-    """Timing settings of a connection (ms)."""
+    """Timing settings of a connection (ms): the one definition the server holds (it
+    writes them into the page with ``to_dict``) and the runtime reads (``from_dict``)."""
+
+    # Settable by name, with their defaults; ``backoff`` is a Backoff of its own.
+    TIMINGS = (
+        ("heartbeat_interval_ms", constants.DEFAULT_HEARTBEAT_INTERVAL_MS, True),
+        ("heartbeat_timeout_ms", constants.DEFAULT_HEARTBEAT_TIMEOUT_MS, True),
+        ("connect_timeout_ms", constants.DEFAULT_CONNECT_TIMEOUT_MS, True),
+        ("banner_delay_ms", constants.DEFAULT_BANNER_DELAY_MS, False),
+    )
 
     def __init__(
         self,
@@ -41,19 +59,33 @@ class Settings:
         heartbeat_interval_ms=constants.DEFAULT_HEARTBEAT_INTERVAL_MS,
         heartbeat_timeout_ms=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS,
         connect_timeout_ms=constants.DEFAULT_CONNECT_TIMEOUT_MS,
+        banner_delay_ms=constants.DEFAULT_BANNER_DELAY_MS,
     ):
         self.backoff = backoff if backoff is not None else Backoff()
-        for name, value in (
-            ("heartbeat_interval_ms", heartbeat_interval_ms),
-            ("heartbeat_timeout_ms", heartbeat_timeout_ms),
-            ("connect_timeout_ms", connect_timeout_ms),
-        ):
-            # Written so that NaN fails too; setTimeout runs an infinite delay at once.
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
-                raise ValueError("%s must be a finite number > 0, not %r" % (name, value))
-        self.heartbeat_interval_ms = heartbeat_interval_ms
-        self.heartbeat_timeout_ms = heartbeat_timeout_ms
-        self.connect_timeout_ms = connect_timeout_ms
+        values = {
+            "heartbeat_interval_ms": heartbeat_interval_ms,
+            "heartbeat_timeout_ms": heartbeat_timeout_ms,
+            "connect_timeout_ms": connect_timeout_ms,
+            "banner_delay_ms": banner_delay_ms,
+        }
+        for name, _, positive in self.TIMINGS:
+            _check_ms(name, values[name], positive)
+            setattr(self, name, values[name])
+
+    def to_dict(self):
+        data = {"backoff": self.backoff.to_dict()}
+        for name, _, _ in self.TIMINGS:
+            data[name] = getattr(self, name)
+        return data
+
+    @classmethod
+    def from_dict(cls, data):
+        """Settings from ``to_dict``'s output; missing keys take their defaults."""
+        values = {}
+        for name, _, _ in cls.TIMINGS:
+            if name in data:
+                values[name] = data[name]
+        return cls(backoff=Backoff.from_dict(data.get("backoff", {})), **values)
 
 
 class Connection:
@@ -76,6 +108,8 @@ class Connection:
         self.ping_sent = None  # when the last heartbeat ping went out
         self.pings = 0
         self.connects = 0  # times the connection has opened
+        self.quiet = False  # in the grace period after a drop: the page shows nothing yet
+        self.hidden = False  # the page is hidden: attempts wait until it is visible
 
     # --- inputs from the page and the user -----------------------------------
 
@@ -109,6 +143,14 @@ class Connection:
             return self.retry(now)
         return []
 
+    def visibility(self, now, visible):
+        """The page became hidden or visible. A hidden page makes no attempts (a
+        background tab would burn them on throttled timers); visible again, it tries at once."""
+        self.hidden = not visible
+        if visible:
+            return self.wake(now)
+        return []
+
     def went_offline(self, now):
         """The browser says the network is gone: a connected transport is dead."""
         if self.state == CONNECTED:
@@ -128,6 +170,7 @@ class Connection:
         effects = self._cancel_timers()
         effects.append(CloseTransport(constants.CLOSE_NORMAL, "disconnected"))
         self.state = DISCONNECTED
+        self.quiet = False
         self.opening = False
         self.attempt = 0
         self.reason = ""
@@ -144,9 +187,11 @@ class Connection:
         self.reason = ""
         self.connects += 1
         self.last_received = now
+        self.quiet = False
         return [
             CancelTimer(TIMER_CONNECT),
             CancelTimer(TIMER_RETRY),
+            CancelTimer(TIMER_BANNER),
             StartTimer(TIMER_HEARTBEAT, self.settings.heartbeat_interval_ms),
         ] + self._status()
 
@@ -172,8 +217,12 @@ class Connection:
 
     def timer(self, now, key):
         if key == TIMER_RETRY:
-            if self.state == RECONNECTING and not self.opening:
+            if self.state == RECONNECTING and not self.opening and not self.hidden:
                 return self._open()
+        elif key == TIMER_BANNER:
+            if self.quiet:
+                self.quiet = False
+                return self._status()
         elif key == TIMER_CONNECT:
             if self.opening:
                 effects = [CloseTransport(constants.CLOSE_ABNORMAL, "connect timeout")]
@@ -216,6 +265,11 @@ class Connection:
         self.state = RECONNECTING
         self.opening = False
         self.attempt = 0
+        delay = self.settings.banner_delay_ms
+        if delay > 0:
+            # A blip healed within the grace period shows nothing.
+            self.quiet = True
+            effects.append(StartTimer(TIMER_BANNER, delay))
         return effects + self._schedule_next()
 
     def _attempt_failed(self, now):
@@ -242,6 +296,7 @@ class Connection:
         if code is not None:
             effects.append(CloseTransport(code, reason))
         self.state = FAILED
+        self.quiet = False
         self.opening = False
         self.reason = reason
         return effects + self._status()
@@ -250,6 +305,8 @@ class Connection:
         return [CancelTimer(key) for key in TIMERS]
 
     def _status(self):
+        if self.quiet:
+            return []
         if self.state == RECONNECTING:
             return [ShowStatus(self.state, self.attempt, self.settings.backoff.max_attempts, "")]
         return [ShowStatus(self.state, 0, 0, self.reason)]

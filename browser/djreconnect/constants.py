@@ -47,6 +47,17 @@ PATH_WEBSOCKET = "/ws"
 PATH_SSE = "/sse"
 PATH_POST = "/post"
 
+# --- the SSE transport --------------------------------------------------------
+# The stream's first event names its channel and CSRF token; a "close" event says why the
+# server ends the stream (a refusal's code and reason).
+SSE_EVENT_CHANNEL = "channel"
+SSE_EVENT_CLOSE = "close"
+# Headers of a POST: the channel it feeds, and that channel's CSRF token.
+SSE_HEADER_CHANNEL = "X-DJ-Channel"
+SSE_HEADER_CSRF = "X-DJ-CSRF"
+# Most frames one POST may carry (the runtime splits longer outboxes).
+SSE_MAX_FRAMES_PER_POST = 256
+
 # --- close codes (RFC 6455 and the application range) ---------------------
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -70,7 +81,6 @@ CLOSE_BAD_FRAME = 4000
 CLOSE_UNKNOWN_VIEW = 4004
 CLOSE_FORBIDDEN_ORIGIN = 4003
 CLOSE_BAD_TOKEN = 4001
-CLOSE_MESSAGE_TOO_BIG = 4009
 CLOSE_RATE_LIMITED = 4029
 
 # --- defaults (milliseconds unless named otherwise) -----------------------
@@ -88,3 +98,17 @@ DEFAULT_CONNECT_TIMEOUT_MS = 10000
 DEFAULT_OFFLINE_QUEUE_LIMIT = 50
 # Largest inbound frame the server accepts.
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
+# A short blip heals unseen: the banner and dj-disconnected wait this long after a drop.
+DEFAULT_BANNER_DELAY_MS = 500
+
+# --- sessions (server) ------------------------------------------------------
+# How long the server keeps a session whose page went away (seconds).
+DEFAULT_SESSION_RETENTION_S = 300
+# At most this many retained sessions, and this many bytes of them; past either the
+# least recently used go first.
+DEFAULT_MAX_RETAINED_SESSIONS = 10000
+DEFAULT_MAX_RETAINED_BYTES = 256 << 20
+# Event ids a session remembers for exactly-once delivery.
+DEFAULT_EVENT_RECORD_SIZE = 256
+# Where sessions are kept: "memory", "sqlite:///PATH".
+DEFAULT_STORE = "memory"

@@ -88,6 +88,27 @@ class PageDom:
             node.value = node.defaultValue
 
 
+    def replace_children(self, node, html):
+        # The setter parses ``html`` in ``node``'s own context (an SVG parent included).
+        node.innerHTML = html
+        if node.nodeName == "TEXTAREA" and self._syncs(node):
+            node.value = node.defaultValue
+
+
+def root_html(root):
+    """What a view's root shows, as the server needs it to patch from there: its HTML,
+    with the content of ``dj-update="ignore"`` subtrees and nested views left out (the
+    server never looks inside them, and a rich editor's content can be large)."""
+    selector = "[%s=%s], [%s]" % (constants.ATTR_UPDATE, constants.UPDATE_IGNORE, constants.ATTR_VIEW)
+    if is_null(root.querySelector(selector)):
+        return root.innerHTML
+    clone = root.cloneNode(True)
+    opaque = clone.querySelectorAll(selector)
+    for index in range(opaque.length):
+        opaque.item(index).textContent = ""
+    return clone.innerHTML
+
+
 def _keeps_own_value(node):
     """Hidden fields that take part in recovery (the page writes them, not the user)."""
     return node.nodeName == "INPUT" and node.type == "hidden" and _takes_part_in_recovery(node)
@@ -178,12 +199,29 @@ def reset_unrecovered(view_element):
             field.value = field.defaultValue
 
 
-def restore_user_input(saved):
-    """Put back what ``save_user_input`` saw, on the fields still in the page."""
+def _find_again(root, field):
+    """The field that replaced ``field`` when a view was rendered whole: the one with its
+    id, else with its name (and value, for a checkbox or radio), or None."""
+    found = None
+    if field.id:
+        found = root.querySelector("#" + js.CSS.escape(field.id))
+    elif field.name:
+        selector = '[name="%s"]' % js.CSS.escape(field.name)
+        if field.type in ("checkbox", "radio"):
+            selector += '[value="%s"]' % js.CSS.escape(field.value)
+        found = root.querySelector(selector)
+    return None if is_null(found) else found
+
+
+def restore_user_input(root, saved):
+    """Put back what ``save_user_input`` saw, on the fields still in the page (or on the
+    ones that replaced them, when the view was rendered whole)."""
     checks = []
     for field, kind, value in saved:
         if not field.isConnected:
-            continue
+            field = _find_again(root, field)
+            if field is None or field.type != kind:
+                continue
         if kind in ("checkbox", "radio"):
             checks.append((field, value))
         elif kind in ("select-one", "select-multiple"):

@@ -67,10 +67,11 @@ class ApplyPatch(Effect):
 
 
 class Recover(Effect):
-    """View ``view`` is mounted: take its recovery snapshot and pass it to
-    ``Client.recovered``. ``remount`` is false on the page's first mount."""
+    """View ``view`` is back: take its recovery snapshot and pass it to
+    ``Client.recovered``. ``mode`` says how it came back: "first" (the page's first
+    mount), "resume" (its session was kept) or "remount" (a fresh view)."""
 
-    FIELDS = ("view", "remount")
+    FIELDS = ("view", "mode")
 
 
 class EventDone(Effect):

@@ -10,6 +10,8 @@ Operations (lists, so they stay small on the wire):
     ["text",   path, text]                   set a text or comment node's data
     ["splice", path, start, count, html]     remove ``count`` child nodes at ``start``
                                              of the node at ``path``, insert ``html`` there
+    ["html",   path, html]                   replace every child node of the node at
+                                             ``path`` with ``html`` (a view rendered whole)
 
 The server emits operations in an order in which earlier ones never shift the
 indexes a later one walks through (right to left, innermost first).
@@ -18,6 +20,7 @@ indexes a later one walks through (right to left, innermost first).
 OP_ATTR = "attr"
 OP_TEXT = "text"
 OP_SPLICE = "splice"
+OP_HTML = "html"
 
 
 class PatchError(Exception):
@@ -47,6 +50,9 @@ def check_op(op):
     elif kind == OP_TEXT:
         if len(op) != 3 or not isinstance(op[2], str):
             raise PatchError("text takes a path and a string")
+    elif kind == OP_HTML:
+        if len(op) != 3 or not isinstance(op[2], str):
+            raise PatchError("html takes a path and html")
     elif kind == OP_SPLICE:
         if len(op) != 5 or not _is_index(op[2]) or not _is_index(op[3]) or not isinstance(op[4], str):
             raise PatchError("splice takes a path, a start, a count and html")
@@ -88,7 +94,8 @@ def apply_ops(ops, dom, root):
 
     ``dom`` provides ``child(node, index)`` (None when absent),
     ``set_attribute(node, name, value)``, ``remove_attribute(node, name)``,
-    ``set_text(node, text)`` and ``splice(node, start, count, html)``.
+    ``set_text(node, text)``, ``splice(node, start, count, html)`` and
+    ``replace_children(node, html)``.
     """
     if not isinstance(ops, list):
         raise PatchError("a patch must be a list of operations")
@@ -104,6 +111,9 @@ def apply_ops(ops, dom, root):
                 dom.set_attribute(node, op[2], op[3])
         elif kind == OP_TEXT:
             dom.set_text(node, op[2])
+        elif kind == OP_HTML:
+            dom.replace_children(node, op[2])
+            resolver.forget_below(op[1], 0)
         else:
             dom.splice(node, op[2], op[3], op[4])
             resolver.forget_below(op[1], op[2])

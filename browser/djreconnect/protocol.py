@@ -14,13 +14,26 @@ DICT = "dict"
 LIST = "list"
 OPT_INT = "int or null"
 OPT_STR = "string or null"
+BOOL = "true or false"
 
-# The Error code of a mount that broke on the server (worth another try, unlike a
-# refusal, which the server follows with a 4xxx close).
+# Error codes the runtime acts on (others are reported to the page as they come).
+# A mount that broke on the server: worth another try, unlike a refusal, which the
+# server follows with a 4xxx close.
 MOUNT_FAILED = "mount_failed"
+# An event id seen before with another payload: refused, nothing applied.
+ID_REUSED = "id_reused"
+# An event id older than the server's exactly-once record: it may have been applied, so
+# it is refused rather than applied a second time.
+ID_EXPIRED = "id_expired"
+
+# Why a Hello did not resume its session (Welcome.reason); the runtime remounts.
+SESSION_NEW = "new"  # the page asked for no session
+SESSION_UNKNOWN = "unknown"  # expired, evicted, never existed here, or a wrong secret
 
 # Maximum length of names (views, handlers, params keys) on the wire.
 MAX_NAME_LENGTH = 200
+# Session ids and secrets: 24 URL-safe characters (144 bits) when the server makes them.
+MAX_SECRET_LENGTH = 64
 
 
 class ProtocolError(Exception):
@@ -49,6 +62,8 @@ def _check(kind, value):
         return value is None or _is_int(value)
     if kind == OPT_STR:
         return value is None or isinstance(value, str)
+    if kind == BOOL:
+        return isinstance(value, bool)
     raise ValueError("unknown field kind " + repr(kind))
 
 
@@ -130,9 +145,28 @@ def _check_name(kind, value):
 # --- client -> server -------------------------------------------------------
 
 
+class Hello(Message):
+    """The first frame on a new transport: resume session ``session`` with ``secret``
+    (both null on a page's first connection). The server answers with Welcome."""
+
+    TYPE = "hello"
+    FIELDS = (
+        ("ref", INT, REQUIRED),
+        ("session", OPT_STR, None),
+        ("secret", OPT_STR, None),
+    )
+
+    def validate(self):
+        for name in ("session", "secret"):
+            value = getattr(self, name)
+            if value is not None and not 0 < len(value) <= MAX_SECRET_LENGTH:
+                raise ProtocolError("bad_field", "%s must be 1 to %d characters" % (name, MAX_SECRET_LENGTH))
+
+
 class Join(Message):
-    """Mount a view. ``html`` is what the page shows now in the view's root, so the
-    server patches from there instead of replacing the user's DOM."""
+    """Mount a view, or pick it up again in a resumed session. ``html`` is what the page
+    shows now in the view's root and ``version`` the render it last applied (null before
+    any), so the server patches from there instead of replacing the user's DOM."""
 
     TYPE = "join"
     FIELDS = (
@@ -141,6 +175,7 @@ class Join(Message):
         ("name", STR, REQUIRED),  # the registered view name
         ("token", STR, ""),  # signed mount grant from the server-rendered page
         ("html", STR, ""),
+        ("version", OPT_INT, None),
     )
 
     def validate(self):
@@ -214,25 +249,45 @@ class Ping(Message):
 # --- server -> client -------------------------------------------------------
 
 
+class Welcome(Message):
+    """The answer to Hello: the session this connection serves and its new secret (a
+    secret works for one resume). ``resumed`` is false when the session asked for is gone
+    (``reason`` says why): the views will be mounted afresh."""
+
+    TYPE = "welcome"
+    FIELDS = (
+        ("ref", INT, REQUIRED),
+        ("session", STR, REQUIRED),
+        ("secret", STR, REQUIRED),
+        ("resumed", BOOL, False),
+        ("reason", STR, ""),
+    )
+
+
 class Rendered(Message):
-    """A view was mounted: the patch that turns the page's HTML into the server's render."""
+    """A view was mounted (or resumed, ``resumed`` true: its state was kept): the patch
+    that turns the page's HTML into the server's render number ``version``."""
 
     TYPE = "rendered"
     FIELDS = (
         ("ref", INT, REQUIRED),
         ("view", STR, REQUIRED),
         ("ops", LIST, []),
+        ("version", INT, 0),
+        ("resumed", BOOL, False),
     )
 
 
 class Reply(Message):
-    """The answer to an event: the patch its re-render produced (possibly empty)."""
+    """The answer to an event: the patch its re-render produced (possibly empty), which
+    brings the page to render ``version``. ``ref`` is null for a render no event asked for."""
 
     TYPE = "reply"
     FIELDS = (
         ("ref", OPT_INT, None),
         ("view", STR, REQUIRED),
         ("ops", LIST, []),
+        ("version", OPT_INT, None),
     )
 
 
@@ -255,8 +310,8 @@ class Pong(Message):
     FIELDS = (("ref", INT, REQUIRED),)
 
 
-CLIENT_MESSAGES = (Join, Event, Batch, Leave, Ping)
-SERVER_MESSAGES = (Rendered, Reply, Error, Pong)
+CLIENT_MESSAGES = (Hello, Join, Event, Batch, Leave, Ping)
+SERVER_MESSAGES = (Welcome, Rendered, Reply, Error, Pong)
 
 
 def _by_type(classes):

@@ -50,7 +50,10 @@ def event_params(record):
     return params
 
 
-def _recoverable(record):
+def covers(record):
+    """Whether form recovery restores this field (so an input or change event of it
+    never needs sending twice): a dj-change/dj-input field, enabled, not dj-no-recover,
+    not in an auto-recover container, not a file input."""
     return (
         record.get("tag") in TEXT_TAGS
         and (record.get("input") or record.get("change"))
@@ -89,7 +92,7 @@ def form_recovery(snapshot):
     groups = {}
     group_order = []
     for position, record in enumerate(snapshot):
-        if not _recoverable(record):
+        if not covers(record):
             continue
         if record.get("type") == "radio":
             key = record.get("name") or ("#%d" % position)

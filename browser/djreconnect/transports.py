@@ -71,64 +71,49 @@ class SSETransport:
     """An EventSource for server -> client and POSTs for client -> server.
 
     The runtime owns reconnection: on any stream error the EventSource is closed at
-    once (its own retry loop never runs) and the close is reported. ``resume`` is a
-    dict shared by the page's SSE transports: the session, its key and the last event id
-    seen, so the next stream resumes where this one stopped. Frames are POSTed one batch at
-    a time (one frame per line), which keeps them in order.
+    once (its own retry loop never runs) and the close is reported. A stream is one
+    connection (a *channel* on the server); what outlives it is the page's session, which
+    the next transport resumes like any other. Frames are POSTed one batch at a time
+    (one frame per line, at most ``SSE_MAX_FRAMES_PER_POST``), which keeps them in order.
     """
 
-    def __init__(self, base_url, prefix, generation, on_open, on_frame, on_close, resume):
+    def __init__(self, base_url, prefix, generation, on_open, on_frame, on_close):
         self.generation = generation
         self.on_open = on_open
         self.on_frame = on_frame
         self.on_close = on_close
-        self.resume = resume
         self.closed = False
-        self.session = None
+        self.channel = None
         self.csrf = None
         self.outbox = []
         self.posting = False
         self.post_url = backend_url(base_url, prefix, constants.PATH_POST)
         url = backend_url(base_url, prefix, constants.PATH_SSE)
-        if resume.get("session"):
-            # The key (the session's token, rotated by every resume) makes a resume URL
-            # good for one use: a leaked one cannot take the session over later.
-            url += "?session=%s&key=%s&last_event_id=%d" % (
-                js.encodeURIComponent(resume["session"]),
-                js.encodeURIComponent(resume["key"]),
-                resume.get("last_event_id", 0),
-            )
         self.owner = ProxyOwner()  # stream listeners
         self.post_owner = ProxyOwner()  # fetch callbacks: they may outlive the stream
         self.post_done = self.post_owner.proxy(self._posted)
         self.post_failed = self.post_owner.proxy(self._post_failed)
         self.source = js.EventSource.new(url)
         self._listeners = [
-            ("session", self.owner.proxy(self._session)),
+            (constants.SSE_EVENT_CHANNEL, self.owner.proxy(self._channel)),
             ("message", self.owner.proxy(self._message)),
-            ("close", self.owner.proxy(self._refused)),
+            (constants.SSE_EVENT_CLOSE, self.owner.proxy(self._refused)),
             ("error", self.owner.proxy(lambda event: self._closed(constants.CLOSE_ABNORMAL, "stream lost"))),
         ]
         for name, listener in self._listeners:
             self.source.addEventListener(name, listener)
 
-    def _session(self, event):
+    def _channel(self, event):
         if self.closed:
             return
         grant = json.loads(event.data)
-        self.session = grant["session"]
+        self.channel = grant["channel"]
         self.csrf = grant["csrf"]
-        if self.resume.get("session") != self.session:
-            self.resume["session"] = self.session
-            self.resume["last_event_id"] = 0
-        self.resume["key"] = self.csrf
         self.on_open(self.generation)
 
     def _message(self, event):
         if self.closed:
             return
-        if event.lastEventId:
-            self.resume["last_event_id"] = int(event.lastEventId)
         self.on_frame(self.generation, event.data)
 
     def _refused(self, event):
@@ -147,10 +132,15 @@ class SSETransport:
             self._post()
 
     def _post(self):
-        body = "\n".join(self.outbox)
-        self.outbox = []
+        limit = constants.SSE_MAX_FRAMES_PER_POST
+        body = "\n".join(self.outbox[:limit])
+        self.outbox = self.outbox[limit:]
         self.posting = True
-        headers = {"Content-Type": "text/plain;charset=UTF-8", "X-DJ-Session": self.session, "X-DJ-CSRF": self.csrf}
+        headers = {
+            "Content-Type": "text/plain;charset=UTF-8",
+            constants.SSE_HEADER_CHANNEL: self.channel,
+            constants.SSE_HEADER_CSRF: self.csrf,
+        }
         init = to_js_object({"method": "POST", "headers": headers, "body": body, "credentials": "omit"})
         js.fetch(self.post_url, init).then(self.post_done, self.post_failed)
 

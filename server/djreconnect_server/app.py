@@ -1,5 +1,6 @@
 """The backend: a FastAPI app serving view pages, the live WebSocket, and the browser assets."""
 
+import asyncio
 import logging
 import mimetypes
 
@@ -11,8 +12,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
 from djreconnect_server.live import LiveConnection
+from djreconnect_server.sessions import SessionRegistry
 from djreconnect_server.signing import MountSigner
-from djreconnect_server.sse import HEADER_CSRF, HEADER_SESSION, SSEHub, refused_stream
+from djreconnect_server.sse import HEADER_CHANNEL, HEADER_CSRF, SSEHub, refused_stream
+from djreconnect_server.stores import StoreLimits, open_store
 from djreconnect_server.templating import Templates, pyscript_config
 from djreconnect_server.views import LiveView
 
@@ -41,20 +44,23 @@ class DJReconnect:
         self.templates = Templates(settings, template_dirs)
         self.signer = MountSigner(settings.secret_key)
         self.views = {}
+        limits = StoreLimits(settings.session_retention_s, settings.max_retained_sessions, settings.max_retained_bytes)
+        self.sessions = SessionRegistry(open_store(settings.store, self.build_view, limits))
         self.app = app if app is not None else FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        self.app.router.on_shutdown.append(self.sessions.close)
         prefix = settings.prefix
         self.app.add_api_websocket_route(prefix + constants.PATH_WEBSOCKET, self.websocket)
         self.app.add_api_route(prefix + "/pyscript.json", self.pyscript_json, methods=["GET"])
-        self.sse = SSEHub(self._live_connection)
+        self.sse = SSEHub(self._live_connection, settings)
         self.app.add_api_route(prefix + constants.PATH_SSE, self.sse_stream, methods=["GET"])
         self.app.add_api_route(prefix + constants.PATH_POST, self.sse_post, methods=["POST"])
         if settings.allowed_origins:
-            # Pages on the allowed origins POST frames with the session headers.
+            # Pages on the allowed origins POST frames with the channel headers.
             self.app.add_middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.allowed_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=["Content-Type", HEADER_SESSION, HEADER_CSRF],
+                allow_headers=["Content-Type", HEADER_CHANNEL, HEADER_CSRF],
             )
         if not settings.cdn_base_url:
             self.app.mount(prefix + "/pyodide", _public_assets(settings.pyodide_dir), name="djreconnect-pyodide")
@@ -77,6 +83,16 @@ class DJReconnect:
             raise ValueError("two views are named %r" % (view_cls.view_name,))
         self.views[view_cls.view_name] = (view_cls, public or (known is not None and known[1]))
         return view_cls
+
+    def build_view(self, name, state):
+        """A view object of the registered view ``name`` with ``state`` (a session a
+        store kept), or None when no view has that name any more."""
+        entry = self.views.get(name)
+        if entry is None:
+            return None
+        view = entry[0]()
+        view.load_state(state)
+        return view
 
     def page(self, path, view_cls, public=False):
         """Serve ``view_cls`` at ``path``: server-rendered HTML, mounted live by the runtime."""
@@ -123,6 +139,14 @@ class DJReconnect:
             await websocket.close(constants.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             return
         live = self._live_connection(websocket)
+        closing = []
+
+        def kick(code, reason):
+            # Another connection took the session: close this one from outside its loop.
+            if not closing:
+                closing.append(asyncio.ensure_future(_close(websocket, code, reason)))
+
+        live.kick = kick
         try:
             while True:
                 message = await websocket.receive()
@@ -130,18 +154,20 @@ class DJReconnect:
                     return
                 text = message.get("text")
                 frames = await (live.handle(text) if text is not None else live.handle_binary())
+                if closing:
+                    return
                 for frame in frames:
                     await websocket.send_text(frame)
                 if live.close_code is not None:
-                    # A close reason is at most 123 bytes of UTF-8.
-                    reason = live.close_reason.encode("utf-8")[:120].decode("utf-8", "ignore")
-                    await websocket.close(live.close_code, reason)
+                    await _close(websocket, live.close_code, live.close_reason)
                     return
-        except WebSocketDisconnect:
-            return
+        except (WebSocketDisconnect, RuntimeError):
+            return  # closed under us (a kick, or the peer)
+        finally:
+            await live.detach()
 
     def _live_connection(self, connection):
-        return LiveConnection(self.views, self.templates, self.signer, self.settings, connection)
+        return LiveConnection(self.views, self.templates, self.signer, self.settings, connection, self.sessions)
 
     # --- Server-Sent Events ---------------------------------------------------------
 
@@ -149,13 +175,7 @@ class DJReconnect:
         if not self.origin_allowed(request):
             origin = request.headers.get("origin")
             return refused_stream(origin, constants.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
-        last = request.query_params.get("last_event_id") or request.headers.get("last-event-id")
-        try:
-            last = int(last) if last is not None else None
-        except ValueError:
-            last = None
-        params = request.query_params
-        return self.sse.stream(request, params.get("session"), params.get("key"), last)
+        return self.sse.stream(request)
 
     async def _bounded_body(self, request):
         """The request body, or None once it exceeds ``max_frame_bytes`` (read no further)."""
@@ -174,7 +194,7 @@ class DJReconnect:
     async def sse_post(self, request: Request):
         if not self.origin_allowed(request):
             return Response("origin not allowed", status_code=403, media_type="text/plain")
-        session, refused = self.sse.find(request.headers.get(HEADER_SESSION), request.headers.get(HEADER_CSRF))
+        channel, refused = self.sse.find(request.headers.get(HEADER_CHANNEL), request.headers.get(HEADER_CSRF))
         if refused is not None:
             return Response(refused[1], status_code=refused[0], media_type="text/plain")
         body = await self._bounded_body(request)
@@ -184,5 +204,16 @@ class DJReconnect:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return Response("frames must be UTF-8 text", status_code=400, media_type="text/plain")
-        await self.sse.post(session, text)
+        refused = await self.sse.post(channel, text)
+        if refused is not None:
+            return Response(refused[1], status_code=refused[0], media_type="text/plain")
         return Response(status_code=204)
+
+
+async def _close(websocket, code, reason):
+    """Close a WebSocket with ``code``; a close reason is at most 123 bytes of UTF-8."""
+    reason = reason.encode("utf-8")[:120].decode("utf-8", "ignore")
+    try:
+        await websocket.close(code, reason)
+    except RuntimeError:
+        pass  # already closed

@@ -35,6 +35,28 @@ def build_parser():
     demo.add_argument("--max-attempts", type=_positive, default=constants.DEFAULT_MAX_ATTEMPTS)
     demo.add_argument("--heartbeat-interval-ms", type=_above_zero, default=constants.DEFAULT_HEARTBEAT_INTERVAL_MS)
     demo.add_argument("--heartbeat-timeout-ms", type=_above_zero, default=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS)
+    demo.add_argument("--connect-timeout-ms", type=_above_zero, default=constants.DEFAULT_CONNECT_TIMEOUT_MS)
+    demo.add_argument(
+        "--banner-delay-ms",
+        type=_positive,
+        default=constants.DEFAULT_BANNER_DELAY_MS,
+        help="how long a drop goes unshown (0: the banner at once)",
+    )
+    demo.add_argument(
+        "--store",
+        default=constants.DEFAULT_STORE,
+        metavar="URL",
+        help="where sessions wait for their page: memory (default) or sqlite:///PATH",
+    )
+    demo.add_argument(
+        "--session-retention-s",
+        type=_positive,
+        default=constants.DEFAULT_SESSION_RETENTION_S,
+        help="how long a session outlives its connection",
+    )
+    demo.add_argument(
+        "--max-retained-sessions", type=_positive, default=constants.DEFAULT_MAX_RETAINED_SESSIONS
+    )
     demo.add_argument(
         "--allow-origin",
         action="append",
@@ -66,6 +88,11 @@ def run_demo(args):
             backoff=backoff,
             heartbeat_interval_ms=args.heartbeat_interval_ms,
             heartbeat_timeout_ms=args.heartbeat_timeout_ms,
+            connect_timeout_ms=args.connect_timeout_ms,
+            banner_delay_ms=args.banner_delay_ms,
+            store=args.store,
+            session_retention_s=args.session_retention_s,
+            max_retained_sessions=args.max_retained_sessions,
             allowed_origins=args.allow_origin,
             cdn_base_url=args.cdn_base_url,
         )

@@ -1,46 +1,44 @@
-"""One live connection's views: decode frames, mount, dispatch events, answer with patches.
+"""One live connection: decode frames, attach to a session (new or resumed), mount views,
+dispatch events exactly once, answer with patches.
 
-Transport-independent: the WebSocket and SSE endpoints feed frames in and send
-back what ``receive`` returns.
+Transport-independent: the WebSocket and SSE endpoints feed frames in, send back what
+``receive`` returns, and call ``detach`` when the transport ends. A connection is a pipe;
+what must survive it lives in its session (``djreconnect_server.sessions``).
+
+Work a client causes is charged to its connection (``WorkBudget``): events, bytes
+rendered, time spent. A connection past its budget waits before its next frame is
+handled, so one client cannot take the event loop from the others; renders and page
+HTML too large to handle in a few milliseconds go to a worker thread (lexbor, the HTML
+parser, releases the GIL).
 """
 
+import asyncio
+import concurrent.futures
 import logging
 import time
 
 from djreconnect import constants, protocol
+from djreconnect.patch import OP_HTML
 
 from djreconnect_server.diff import diff, parse_fragment, parse_render
+from djreconnect_server.pagehtml import PageHTMLRefused, check_page_html
+from djreconnect_server.sessions import EventRecord, SessionRegistry, ViewState, event_digest
+from djreconnect_server.stores import MemoryStore
 from djreconnect_server.views import HandlerError
 
 log = logging.getLogger("djreconnect")
 
+# Renders (and page HTML) above this size are made off the event loop.
+OFFLOAD_BYTES = 64 << 10
+# Threads for that work; a few, so that no number of clients can take them all from
+# the process's other work.
+_OFFLOAD = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="djreconnect-render")
+# Work units: one per event, one per RENDER_UNIT_BYTES rendered, one per millisecond.
+RENDER_UNIT_BYTES = 16 << 10
 
-class ViewSession:
-    """A mounted view and its last render (what the page shows, as far as the server knows).
 
-    The last render is kept as HTML text, not as a parse tree: a tree costs about a
-    hundred times the memory, and parsing the text again when the next event comes is
-    cheap (lexbor parses the demo's page in a few hundredths of a millisecond).
-    """
-
-    def __init__(self, view, templates):
-        self.view = view
-        self.templates = templates
-        self.last = None  # the HTML of the last render
-
-    def patch_from(self, page_html):
-        """Ops turning what the page shows into the current render."""
-        html = self.templates.render(self.view)
-        ops = diff(parse_fragment(page_html), parse_render(html))
-        self.last = html
-        return ops
-
-    def rerender(self):
-        """Ops turning the last render into the current one."""
-        html = self.templates.render(self.view)
-        ops = [] if html == self.last else diff(parse_render(self.last), parse_render(html))
-        self.last = html
-        return ops
+class RenderTooBig(Exception):
+    """A render past ``max_render_bytes`` (or the session's render budget)."""
 
 
 class RateLimiter:
@@ -53,14 +51,53 @@ class RateLimiter:
         self.tokens = burst
         self.updated = clock()
 
-    def allow(self):
+    def _refill(self):
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
+
+    def allow(self):
+        self._refill()
         if self.tokens < 1:
             return False
         self.tokens -= 1
         return True
+
+
+class WorkBudget(RateLimiter):
+    """Work units a connection may spend: ``rate`` a second, ``burst`` at once. Spending
+    may run the balance below zero; the connection then waits ``wait_s()`` before its next
+    frame is handled (it is slowed, not dropped)."""
+
+    def charge(self, units):
+        self._refill()
+        self.tokens -= units
+
+    def wait_s(self):
+        self._refill()
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+def _render_and_diff(templates, view, last_html, max_bytes):
+    """The view's new render and the ops from ``last_html`` to it (pure: thread-safe)."""
+    html = templates.render(view)
+    if len(html) > max_bytes:
+        raise RenderTooBig("a render of %d characters exceeds the limit of %d" % (len(html), max_bytes))
+    if last_html is None or html == last_html:
+        return html, []
+    return html, diff(parse_render(last_html), parse_render(html))
+
+
+def _patch_from_page(page_html, render_html, max_bytes, max_depth):
+    """Ops turning what a page shows into ``render_html``: a diff when the page's HTML is
+    within bounds, else one op replacing the root's content."""
+    new = parse_render(render_html)
+    try:
+        check_page_html(page_html, max_bytes, max_depth)
+    except PageHTMLRefused as refused:
+        log.info("%s: rendering the view whole", refused)
+        return [[OP_HTML, [], new.html]]
+    return diff(parse_fragment(page_html), new)
 
 
 class LiveConnection:
@@ -68,24 +105,52 @@ class LiveConnection:
 
     After ``handle`` or ``receive``, ``close_code`` is set (with ``close_reason``) when
     the transport must close the connection: the application refused it (a view that
-    cannot be mounted, a flood). The frames returned say why first.
+    cannot be mounted, a flood). The frames returned say why first. ``kick``, when the
+    transport sets it, closes the transport from outside (``kick(code, reason)``): when
+    another connection resumes this one's session.
     """
 
-    def __init__(self, registry, templates, signer, settings, request):
+    def __init__(self, registry, templates, signer, settings, request, sessions=None):
         self.registry = registry
         self.templates = templates
         self.signer = signer
         self.settings = settings
         self.request = request
-        self.sessions = {}
+        self.sessions = sessions if sessions is not None else SessionRegistry(MemoryStore())
+        self.session = None
+        self.resumable = set()  # views of a resumed session not yet joined again
         self.limiter = RateLimiter(settings.max_frames_per_second, settings.max_frame_burst)
+        self.budget = WorkBudget(settings.max_work_per_second, settings.max_work_burst)
         self.close_code = None
         self.close_reason = ""
+        self.kick = None
 
-    def _refuse(self, code, reason):
+    @property
+    def views(self):
+        """The views this connection serves: view id -> ViewState."""
+        return self.session.views if self.session is not None else {}
+
+    def refuse(self, code, reason):
+        """Ask the transport to close with ``code`` (the first refusal wins)."""
         if self.close_code is None:
             self.close_code = code
             self.close_reason = reason
+
+    def lose_session(self):
+        """Another connection resumed this one's session (a half-open drop): stop serving
+        it, and close."""
+        self.session = None
+        self.resumable = set()
+        reason = "the session was resumed on another connection"
+        self.refuse(constants.CLOSE_NORMAL, reason)
+        if self.kick is not None:
+            self.kick(constants.CLOSE_NORMAL, reason)
+
+    async def detach(self):
+        """The transport ended: the session waits for its page to come back."""
+        session, self.session = self.session, None
+        if session is not None:
+            await self.sessions.release(session, self)
 
     def _error(self, ref, view, code, message):
         return protocol.encode(protocol.Error(ref=ref, view=view, code=code, message=message))
@@ -112,7 +177,7 @@ class LiveConnection:
             return []
         if not self.limiter.allow():
             reason = "more than %d frames a second" % self.settings.max_frames_per_second
-            self._refuse(constants.CLOSE_RATE_LIMITED, reason)
+            self.refuse(constants.CLOSE_RATE_LIMITED, reason)
             return [self._error(None, None, "rate_limited", reason)]
         return None
 
@@ -137,105 +202,203 @@ class LiveConnection:
             return [self._error(None, None, error.code, error.message)]
         if isinstance(message, protocol.Ping):
             return [protocol.encode(protocol.Pong(ref=message.ref))]
-        if isinstance(message, protocol.Join):
-            return [await self._join(message)]
-        if isinstance(message, protocol.Batch):
-            return await self._batch(message)
-        if isinstance(message, protocol.Leave):
-            self.sessions.pop(message.view, None)
-            return []
-        return await self._event(message)
+        wait = self.budget.wait_s()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if isinstance(message, protocol.Hello):
+            return [await self._hello(message)]
+        if self.session is None:
+            if self.close_code is not None:
+                return []
+            self.session = self.sessions.new(self)
+        session = self.session
+        async with session.lock:
+            if self.session is not session:  # resumed elsewhere while this frame waited
+                return []
+            if isinstance(message, protocol.Join):
+                frames = [await self._join(message)]
+            elif isinstance(message, protocol.Leave):
+                session.views.pop(message.view, None)
+                return []
+            elif isinstance(message, protocol.Batch):
+                frames = await self._dispatch(message.ref, message.view, message.events, batch=True)
+            else:
+                frames = await self._dispatch(message.ref, message.view, [[message.handler, message.params]])
+            await self.sessions.save(session)
+        return frames
+
+    # --- sessions ----------------------------------------------------------------------
+
+    async def _hello(self, hello):
+        """Attach to the session the page asks for, or to a new one."""
+        if self.session is not None:
+            return self._error(hello.ref, None, "bad_frame", "hello comes first on a connection, once")
+        session = None
+        if hello.session is not None:
+            session = await self.sessions.claim(hello.session, hello.secret, self)
+        resumed = session is not None
+        if session is None:
+            session = self.sessions.new(self)
+        self.session = session
+        self.resumable = set(session.views) if resumed else set()
+        reason = "" if resumed else (protocol.SESSION_UNKNOWN if hello.session else protocol.SESSION_NEW)
+        secret = session.rotate_secret()
+        async with session.lock:
+            await self.sessions.save(session)
+        return protocol.encode(
+            protocol.Welcome(ref=hello.ref, session=session.id, secret=secret, resumed=resumed, reason=reason)
+        )
+
+    # --- mounting ----------------------------------------------------------------------
 
     async def _join(self, join):
-        refused = self._mount_refusal(join)
-        if refused is not None:
-            code, close_code, message = refused
-            self._refuse(close_code, message)
-            return self._error(join.ref, join.view, code, message)
-        view_cls, public = self.registry[join.name]
-        params = self.signer.verify(join.token, join.name) if join.token else {}
-        view = view_cls()
-        try:
-            view.mount(self.request, **params)
-            session = ViewSession(view, self.templates)
-            ops = session.patch_from(join.html)
-        except Exception:
-            log.exception("mounting %s failed", join.name)
-            return self._error(
-                join.ref, join.view, protocol.MOUNT_FAILED, "mounting %r failed on the server" % (join.name,)
-            )
-        self.sessions[join.view] = session
-        return protocol.encode(protocol.Rendered(ref=join.ref, view=join.view, ops=ops))
-
-    def _mount_refusal(self, join):
-        """(error code, close code, message) when ``join`` may not mount, else None."""
         entry = self.registry.get(join.name)
         if entry is None:
-            return "unknown_view", constants.CLOSE_UNKNOWN_VIEW, "no view named %r" % (join.name,)
+            return self._refuse_join(join, "unknown_view", constants.CLOSE_UNKNOWN_VIEW, "no view named %r" % join.name)
+        view_cls, public = entry
+        params = {}
         if join.token:
-            if self.signer.verify(join.token, join.name) is None:
-                return "bad_token", constants.CLOSE_BAD_TOKEN, "the mount grant for %r is not valid" % (join.name,)
-        elif not entry[1]:
-            return "bad_token", constants.CLOSE_BAD_TOKEN, "view %r needs a mount grant from its page" % (join.name,)
-        if join.view not in self.sessions and len(self.sessions) >= self.settings.max_views:
-            return (
-                "too_many_views",
-                constants.CLOSE_BAD_FRAME,
-                "more than %d views on one connection" % self.settings.max_views,
+            params = self.signer.verify(join.token, join.name)
+            if params is None:
+                message = "the mount grant for %r is not valid" % (join.name,)
+                return self._refuse_join(join, "bad_token", constants.CLOSE_BAD_TOKEN, message)
+        elif not public:
+            message = "view %r needs a mount grant from its page" % (join.name,)
+            return self._refuse_join(join, "bad_token", constants.CLOSE_BAD_TOKEN, message)
+        views = self.session.views
+        state = views.get(join.view)
+        if join.view in self.resumable and state is not None and state.name == join.name:
+            self.resumable.discard(join.view)
+            ops = await self._page_patch(state, join.version, join.html)
+            return protocol.encode(
+                protocol.Rendered(ref=join.ref, view=join.view, ops=ops, version=state.version, resumed=True)
             )
-        return None
-
-    async def _event(self, event):
-        session = self.sessions.get(event.view)
-        if session is None:
-            return [self._error(event.ref, event.view, "not_mounted", "view %r is not mounted" % (event.view,))]
+        self.resumable.discard(join.view)
+        if join.view not in views and len(views) >= self.settings.max_views:
+            message = "more than %d views on one connection" % self.settings.max_views
+            return self._refuse_join(join, "too_many_views", constants.CLOSE_BAD_FRAME, message)
         try:
-            await session.view.handle_event(event.handler, event.params)
-        except HandlerError as error:
-            refused = self._error(event.ref, event.view, error.code, error.message)
-            return [refused] + self._update(session, event.view)
+            view = view_cls()
+            view.mount(self.request, **params)
+            state = ViewState(join.name, view)
+            html, _ = await self._render_checked(state)
+            state.advance(html)
+            ops = await self._offload(
+                len(join.html) + len(html),
+                _patch_from_page,
+                join.html,
+                html,
+                self.settings.max_page_html_bytes,
+                self.settings.max_page_html_depth,
+            )
+        except RenderTooBig as error:
+            return self._error(join.ref, join.view, "render_too_big", str(error))
         except Exception:
-            log.exception("handler %s of %s failed", event.handler, type(session.view).__name__)
-            failed = self._error(event.ref, event.view, "handler_failed", "%s failed on the server" % (event.handler,))
-            return [failed] + self._update(session, event.view)
-        try:
-            ops = session.rerender()
-        except Exception:
-            log.exception("rendering %s failed", type(session.view).__name__)
-            return [self._error(event.ref, event.view, "render_failed", "the view could not be rendered")]
-        return [protocol.encode(protocol.Reply(ref=event.ref, view=event.view, ops=ops))]
+            log.exception("mounting %s failed", join.name)
+            message = "mounting %r failed on the server" % (join.name,)
+            return self._error(join.ref, join.view, protocol.MOUNT_FAILED, message)
+        views[join.view] = state
+        return protocol.encode(protocol.Rendered(ref=join.ref, view=join.view, ops=ops, version=state.version))
 
-    async def _batch(self, batch):
-        """Every event of ``batch`` in order, then one render: one Reply for the batch,
-        after an Error (with the batch's ref) for each event refused."""
-        session = self.sessions.get(batch.view)
-        if session is None:
-            return [self._error(batch.ref, batch.view, "not_mounted", "view %r is not mounted" % (batch.view,))]
-        frames = []
-        for handler, params in batch.events:
+    def _refuse_join(self, join, code, close_code, message):
+        self.refuse(close_code, message)
+        return self._error(join.ref, join.view, code, message)
+
+    async def _page_patch(self, state, version, page_html):
+        """Ops from what a resuming page shows (render ``version``, or ``page_html``) to
+        the view's current render, parsing the page's HTML only when it must."""
+        if version == state.version:
+            return []
+        if state.previous is not None and version == state.previous[0]:
+            return await self._offload(
+                len(state.html) * 2,
+                lambda old, new: diff(parse_render(old), parse_render(new)),
+                state.previous[1],
+                state.html,
+            )
+        settings = self.settings
+        return await self._offload(
+            len(page_html) + len(state.html),
+            _patch_from_page,
+            page_html,
+            state.html,
+            settings.max_page_html_bytes,
+            settings.max_page_html_depth,
+        )
+
+    # --- events ------------------------------------------------------------------------
+
+    async def _dispatch(self, ref, view_id, events, batch=False):
+        """Apply ``events`` ([handler, params] pairs) to view ``view_id`` once, render, and
+        answer: an Error per refused event, then the Reply. A lone event that was refused
+        gets a Reply only if its handler changed the state before it stopped."""
+        state = self.session.views.get(view_id)
+        if state is None:
+            return [self._error(ref, view_id, "not_mounted", "view %r is not mounted" % (view_id,))]
+        record = self.session.record
+        digest = event_digest(view_id, events)
+        verdict, recorded = record.check(ref, digest)
+        if verdict == EventRecord.REPEAT:
+            return self._answer(ref, view_id, recorded, [], state.version, batch)
+        if verdict == EventRecord.REUSED:
+            return [self._error(ref, view_id, protocol.ID_REUSED, "event id %d was used for another event" % ref)]
+        if verdict == EventRecord.EXPIRED:
+            message = "event id %d is older than the events this session remembers" % ref
+            return [self._error(ref, view_id, protocol.ID_EXPIRED, message)]
+        errors = []
+        started = time.perf_counter()
+        for position, (handler, params) in enumerate(events):
+            if position and position % 50 == 0:
+                await asyncio.sleep(0)  # a long batch lets other clients in
             try:
-                await session.view.handle_event(handler, params)
+                await state.view.handle_event(handler, params)
             except HandlerError as error:
-                frames.append(self._error(batch.ref, batch.view, error.code, error.message))
+                errors.append((error.code, error.message))
             except Exception:
-                log.exception("handler %s of %s failed", handler, type(session.view).__name__)
-                message = "%s failed on the server" % (handler,)
-                frames.append(self._error(batch.ref, batch.view, "handler_failed", message))
+                log.exception("handler %s of %s failed", handler, type(state.view).__name__)
+                errors.append(("handler_failed", "%s failed on the server" % (handler,)))
+        self.budget.charge(len(events) + (time.perf_counter() - started) * 1000)
         try:
-            ops = session.rerender()
+            html, ops = await self._render_checked(state)
+        except RenderTooBig as error:
+            errors.append(("render_too_big", str(error)))
+            ops = None
         except Exception:
-            log.exception("rendering %s failed", type(session.view).__name__)
-            return frames + [self._error(batch.ref, batch.view, "render_failed", "the view could not be rendered")]
-        return frames + [protocol.encode(protocol.Reply(ref=batch.ref, view=batch.view, ops=ops))]
+            log.exception("rendering %s failed", type(state.view).__name__)
+            errors.append(("render_failed", "the view could not be rendered"))
+            ops = None
+        if ops is not None:
+            state.advance(html)
+        record.add(ref, digest, errors)
+        return self._answer(ref, view_id, errors, ops or [], state.version, batch or ops is None)
 
-    def _update(self, session, view_id):
-        """After a refused or failed event: the handler may have changed state before it
-        stopped, and the page must still show the state the server has."""
-        try:
-            ops = session.rerender()
-        except Exception:
-            log.exception("rendering %s failed", type(session.view).__name__)
-            return []
-        if not ops:
-            return []
-        return [protocol.encode(protocol.Reply(ref=None, view=view_id, ops=ops))]
+    def _answer(self, ref, view_id, errors, ops, version, always_reply):
+        frames = [self._error(ref, view_id, code, message) for code, message in errors]
+        if not errors or always_reply:
+            frames.append(protocol.encode(protocol.Reply(ref=ref, view=view_id, ops=ops, version=version)))
+        elif ops:
+            frames.append(protocol.encode(protocol.Reply(ref=None, view=view_id, ops=ops, version=version)))
+        return frames
+
+    async def _render_checked(self, state):
+        """(html, ops from the last render) for ``state``, within the render bounds."""
+        settings = self.settings
+        others = self.session.render_bytes() - state.render_bytes() if self.session is not None else 0
+        budget = settings.max_session_render_bytes - others - len(state.html or "")
+        limit = min(settings.max_render_bytes, max(0, budget))
+        started = time.perf_counter()
+        html, ops = await self._offload(
+            len(state.html or ""), _render_and_diff, self.templates, state.view, state.html, limit
+        )
+        self.budget.charge(len(html) / RENDER_UNIT_BYTES + (time.perf_counter() - started) * 1000)
+        return html, ops
+
+    async def _offload(self, size, function, *args):
+        """``function(*args)``, on a worker thread when ``size`` (bytes of HTML involved)
+        says it may take more than a few milliseconds."""
+        if size <= OFFLOAD_BYTES:
+            return function(*args)
+        started = time.perf_counter()
+        result = await asyncio.get_running_loop().run_in_executor(_OFFLOAD, function, *args)
+        self.budget.charge(size / RENDER_UNIT_BYTES + (time.perf_counter() - started) * 1000)
+        return result

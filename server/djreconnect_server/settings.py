@@ -5,6 +5,9 @@ from pathlib import Path
 
 from djreconnect import constants
 from djreconnect.backoff import Backoff
+from djreconnect.connection import Settings as ConnectionSettings
+
+from djreconnect_server.stores import check_store_url
 
 # A checkout keeps npm's assets and the built wheel beside the packages.
 _CHECKOUT = Path(__file__).resolve().parents[2]
@@ -26,6 +29,7 @@ class Settings:
         backoff=None,
         heartbeat_interval_ms=constants.DEFAULT_HEARTBEAT_INTERVAL_MS,
         heartbeat_timeout_ms=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS,
+        connect_timeout_ms=constants.DEFAULT_CONNECT_TIMEOUT_MS,
         prefix=constants.DEFAULT_PREFIX,
         cdn_base_url=None,
         public_url="",
@@ -34,6 +38,18 @@ class Settings:
         max_frames_per_second=100,
         max_frame_burst=1000,
         max_views=32,
+        max_work_per_second=200,
+        max_work_burst=400,
+        max_render_bytes=1 << 20,
+        max_session_render_bytes=4 << 20,
+        max_page_html_bytes=constants.DEFAULT_MAX_FRAME_BYTES,
+        max_page_html_depth=256,
+        max_stream_buffer_bytes=4 << 20,
+        banner_delay_ms=constants.DEFAULT_BANNER_DELAY_MS,
+        store=constants.DEFAULT_STORE,
+        session_retention_s=constants.DEFAULT_SESSION_RETENTION_S,
+        max_retained_sessions=constants.DEFAULT_MAX_RETAINED_SESSIONS,
+        max_retained_bytes=constants.DEFAULT_MAX_RETAINED_BYTES,
         node_modules_dir=None,
         wheels_dir=None,
     ):
@@ -46,15 +62,29 @@ class Settings:
         if not prefix.startswith("/") or prefix.endswith("/"):
             raise ValueError("prefix must start with '/' and not end with one: %r" % (prefix,))
         for name, value in (
-            ("heartbeat_interval_ms", heartbeat_interval_ms),
-            ("heartbeat_timeout_ms", heartbeat_timeout_ms),
+            ("max_work_per_second", max_work_per_second),
+            ("max_work_burst", max_work_burst),
+            ("max_render_bytes", max_render_bytes),
+            ("max_session_render_bytes", max_session_render_bytes),
+            ("max_page_html_bytes", max_page_html_bytes),
+            ("max_page_html_depth", max_page_html_depth),
+            ("max_stream_buffer_bytes", max_stream_buffer_bytes),
         ):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
-                raise ValueError("%s must be a finite number > 0, not %r" % (name, value))
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError("%s must be a whole number > 0, not %r" % (name, value))
+        check_store_url(store)
+        # The runtime's timing, validated once, by the class the runtime reads it with.
+        self.timing = ConnectionSettings(
+            backoff=backoff if backoff is not None else Backoff(),
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            heartbeat_timeout_ms=heartbeat_timeout_ms,
+            connect_timeout_ms=connect_timeout_ms,
+            banner_delay_ms=banner_delay_ms,
+        )
         self.secret_key = secret_key
         self.transport = transport
         self.interpreter = interpreter
-        self.backoff = backoff if backoff is not None else Backoff()
+        self.backoff = self.timing.backoff
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self.prefix = prefix
@@ -67,6 +97,24 @@ class Settings:
         self.max_frames_per_second = max_frames_per_second
         self.max_frame_burst = max_frame_burst
         self.max_views = max_views
+        # Work a connection may cause (units: one per event, per 16 KiB rendered, per ms
+        # of handler and render time); past it the connection waits, it is not dropped.
+        self.max_work_per_second = max_work_per_second
+        self.max_work_burst = max_work_burst
+        # One view's render, and what a session holds of renders (two per view).
+        self.max_render_bytes = max_render_bytes
+        self.max_session_render_bytes = max_session_render_bytes
+        # HTML a page sends of what it shows: parsed only within these bounds, else the
+        # view is rendered whole (an HTML parser is quadratic in nesting depth).
+        self.max_page_html_bytes = max_page_html_bytes
+        self.max_page_html_depth = max_page_html_depth
+        # SSE: frames waiting for a page that does not read its stream.
+        self.max_stream_buffer_bytes = max_stream_buffer_bytes
+        # Sessions: where they wait for their page, for how long, and how many of them.
+        self.store = store
+        self.session_retention_s = session_retention_s
+        self.max_retained_sessions = max_retained_sessions
+        self.max_retained_bytes = max_retained_bytes
         self.node_modules_dir = Path(
             node_modules_dir or os.environ.get("DJRECONNECT_NODE_MODULES") or _CHECKOUT / "node_modules"
         )
@@ -114,11 +162,6 @@ class Settings:
 
     def client_config(self):
         """The runtime settings a page's include carries."""
-        return {
-            "url": self.public_url,
-            "prefix": self.prefix,
-            "transport": self.transport,
-            "backoff": self.backoff.to_dict(),
-            "heartbeat_interval_ms": self.heartbeat_interval_ms,
-            "heartbeat_timeout_ms": self.heartbeat_timeout_ms,
-        }
+        config = {"url": self.public_url, "prefix": self.prefix, "transport": self.transport}
+        config.update(self.timing.to_dict())
+        return config

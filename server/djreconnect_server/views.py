@@ -114,6 +114,16 @@ class LiveView:
         """The view's public attributes (its state), as a new dict."""
         return {key: value for key, value in vars(self).items() if not key.startswith("_")}
 
+    def dump_state(self):
+        """The state a session store keeps (JSON-able): by default the public attributes.
+        A view holding other objects overrides this and ``load_state``."""
+        return self.state()
+
+    def load_state(self, state):
+        """Restore what ``dump_state`` returned (a resumed session, in any process)."""
+        for key, value in state.items():
+            setattr(self, key, value)
+
     def state_json(self):
         """The view's state as indented JSON (for debugging panels and the demo)."""
         return json.dumps(self.state(), indent=2, sort_keys=True, default=repr)

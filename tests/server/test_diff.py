@@ -126,6 +126,10 @@ class TreeDom:
         assert start + count <= len(node.children), "splice past the end of the children"
         node.children[start : start + count] = parse_as_fragment(html)
 
+    def replace_children(self, node, html):
+        assert node.tag not in (TEXT, COMMENT)
+        node.children[:] = parse_as_fragment(html)
+
 
 def dom_of(html):
     """A view root (a <div>) holding ``html`` parsed as the browser holds it."""

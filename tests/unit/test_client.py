@@ -35,6 +35,12 @@ from hypothesis import strategies as st
 
 VIEWS = (("v1", "app.Counter", "tok-1"), ("v2", "app.Search", ""))
 OPS = [["attr", [0], "class", "on"]]
+# A title field the user changed while away (recovery sends it).
+FIELD = {
+    "tag": "INPUT", "type": "text", "name": "title", "input": None, "change": "set_title",
+    "params": {}, "disabled": False, "no_recover": False, "container": None,
+    "value": "live", "default": "",
+}  # fmt: skip
 
 
 def of(effects, cls):
@@ -111,11 +117,15 @@ class Page:
         return self.run(self.client.went_offline(self.now))
 
     # the server's side
-    def rendered(self, view, ops=OPS, ref=None):
-        return self.frame(protocol.Rendered(ref=self.join_refs[view] if ref is None else ref, view=view, ops=ops))
+    def rendered(self, view, ops=OPS, ref=None, resumed=False, version=1):
+        ref = self.join_refs[view] if ref is None else ref
+        return self.frame(protocol.Rendered(ref=ref, view=view, ops=ops, version=version, resumed=resumed))
 
-    def reply(self, view, ref, ops=OPS):
-        return self.frame(protocol.Reply(ref=ref, view=view, ops=ops))
+    def reply(self, view, ref, ops=OPS, version=None):
+        return self.frame(protocol.Reply(ref=ref, view=view, ops=ops, version=version))
+
+    def welcome(self, session="s1", secret="secret-1", resumed=False):
+        return self.frame(protocol.Welcome(ref=1, session=session, secret=secret, resumed=resumed))
 
     def events(self, view=None):
         """Events sent, a recovery batch counted as the events it carries (with its ref)."""
@@ -336,7 +346,9 @@ def test_clicks_and_submits_made_offline_are_sent_in_order_once_after_the_remoun
         ("v1", "inc"),
         ("v2", "next"),
     ]
-    # Exactly once: a repeated Rendered, or another reconnect, sends nothing again.
+    # Once answered, neither a repeated Rendered nor another reconnect sends them again.
+    for event in page.events():
+        page.reply(event.view, event.ref)
     page.rendered("v1")
     page.closed(1006)
     reconnect(page)
@@ -375,7 +387,7 @@ def test_kept_events_wait_until_the_mounted_view_is_recovered():
     page.opened()
     page.push("v1", "click", "early")
     effects = page.rendered("v1")
-    assert of(effects, Recover) == [Recover("v1", False)]  # the page's first mount
+    assert of(effects, Recover) == [Recover("v1", "first")]  # the page's first mount
     assert page.events() == []
     page.push("v1", "submit", "between")  # mounted, not yet recovered: kept too
     ref = page.client.reserve_ref()
@@ -390,7 +402,10 @@ def test_kept_events_wait_until_the_mounted_view_is_recovered():
     page.closed(1006)
     assert page.client.recovered(page.now, "v1", []) == []  # not while disconnected
     reconnect(page)
-    assert of(page.rendered("v1"), Recover) == [Recover("v1", True)]
+    assert of(page.rendered("v1"), Recover) == [Recover("v1", "remount")]
+    page.closed(1006)
+    reconnect(page)
+    assert of(page.rendered("v1", resumed=True), Recover) == [Recover("v1", "resume")]
 
 
 def test_recovery_events_go_before_the_kept_clicks():
@@ -445,7 +460,7 @@ def test_the_queue_is_bounded_and_refuses_the_newest():
     assert page.push("v1", "click", "inc") == []
 
 
-def test_events_in_flight_when_the_connection_drops_are_finished():
+def test_events_in_flight_when_the_connection_drops_are_kept_until_their_reply():
     for drop in ("closed", "offline", "heartbeat"):
         page = live()
         page.push("v1", "click", "a")
@@ -462,11 +477,95 @@ def test_events_in_flight_when_the_connection_drops_are_finished():
             page.fire(TIMER_HEARTBEAT)
             effects = page.fire(TIMER_PONG)  # no answer
         assert page.state == RECONNECTING, drop
-        assert sorted((e.view, e.ref) for e in of(effects, EventDone)) == sorted(pending), drop
+        assert of(effects, EventDone) == [], drop  # not finished: no reply came
         assert page.done[("v1", answered.ref)] == 1  # finished once, by its reply
-        # A late answer on the dead transport neither patches nor finishes anything again.
+        # A late answer on the dead transport neither patches nor finishes anything.
         assert of(page.reply("v1", pending[-1][1]), EventDone) == []
-        assert all(page.done[key] == 1 for key in pending)
+        assert all(page.done[key] == 0 for key in pending)
+
+
+def test_a_resume_sends_unanswered_events_again_with_their_ids_before_recovery_and_the_queue():
+    page = live()
+    page.welcome()
+    page.push("v1", "click", "a")
+    page.push("v1", "submit", "b", {"title": "t"})
+    page.push("v1", "input", "typed", {"value": "x"})  # a field recovery covers? not said: resent
+    first = page.events()
+    page.closed(1006)
+    page.push("v1", "click", "offline")
+    page.snapshots["v1"] = [FIELD]
+    sent_before = len(page.sent)
+    reconnect(page)
+    hello = page.sent[sent_before]
+    assert isinstance(hello, protocol.Hello) and (hello.session, hello.secret) == ("s1", "secret-1")
+    assert [j.version for j in page.joins()[-2:]] == [1, 1]  # the render each view shows
+    page.welcome(secret="secret-2", resumed=True)
+    effects = page.rendered("v1", resumed=True, version=1)
+    again = page.events()[len(first) :]
+    assert [(e.ref, e.handler) for e in again[:3]] == [(e.ref, e.handler) for e in first]  # same ids, in order
+    assert [e.handler for e in again[3:]] == ["set_title", "offline"]  # recovery, then the queue
+    assert of(effects, EventDone) == []
+    assert page.client.secret == "secret-2"
+    # Each is finished once, by its reply (the server answers a repeat from its record).
+    for event in first:
+        page.reply("v1", event.ref)
+        assert page.done[("v1", event.ref)] == 1
+
+
+def test_a_resume_does_not_send_again_what_form_recovery_covers():
+    page = live()
+    page.run(page.client.push_event(page.now, "v1", "input", "set_title", {"value": "ab"}, None, True))
+    (typed,) = page.events()
+    page.closed(1006)
+    page.snapshots["v1"] = [FIELD]
+    reconnect(page)
+    effects = page.rendered("v1", resumed=True)
+    assert EventDone("v1", typed.ref) in effects
+    assert [e.handler for e in page.events()[1:]] == ["set_title"]  # once, by recovery's batch
+    assert page.batches()[-1].events == [["set_title", {"value": "live"}]]
+
+
+def test_a_remount_queues_unanswered_clicks_and_submits_after_recovery_and_drops_the_rest():
+    page = live()
+    page.push("v1", "click", "a")
+    page.push("v1", "change", "pick", {"value": "2"})  # not a field recovery covers
+    page.push("v2", "submit", "b")
+    a, pick, b = page.events()
+    page.closed(1006)
+    page.push("v1", "click", "offline")
+    page.snapshots["v1"] = [FIELD]
+    reconnect(page)
+    effects = page.rendered("v1")  # not resumed: the session was gone
+    assert EventDone("v1", pick.ref) in effects
+    assert [(e.handler, e.ref) for e in page.events()[3:]] == [
+        ("set_title", page.batches()[-1].ref),
+        ("a", a.ref),
+        ("offline", page.events()[-1].ref),
+    ]
+    page.rendered("v2")
+    assert page.events()[-1].handler == "b"
+
+
+def test_replies_move_the_version_the_next_join_reports():
+    page = live()
+    page.push("v1", "click", "a")
+    (event,) = page.events()
+    page.reply("v1", event.ref, version=7)
+    page.reply("v1", None, version=None)  # a reply without a version keeps the last one
+    page.closed(1006)
+    reconnect(page)
+    assert {j.view: j.version for j in page.joins()[-2:]} == {"v1": 7, "v2": 1}
+
+
+def test_a_failed_connection_finishes_events_in_flight():
+    page = live(conn_settings=Settings(backoff=Backoff(max_attempts=1)))
+    page.push("v1", "click", "a")
+    (event,) = page.events()
+    page.closed(1006)
+    page.fire(TIMER_RETRY)
+    effects = page.closed(1006)
+    assert page.state == "failed"
+    assert EventDone("v1", event.ref) in effects
 
 
 def test_disconnect_drops_the_queue_and_reports_it():
@@ -679,7 +778,7 @@ def test_a_connection_lost_before_its_mount_finished_still_makes_the_next_mount_
     join = protocol.decode_client(sent[-1].frame)
     rendered = protocol.encode(protocol.Rendered(ref=join.ref, view="v", ops=[]))
     recover = [e for e in client.frame(5, generation, rendered) if isinstance(e, Recover)]
-    assert recover == [Recover("v", True)]
+    assert recover == [Recover("v", "remount")]
     snapshot = [{"tag": "DIV", "auto": "restore", "index": 1, "params": {"doc_id": "1"}}]
     [batch] = [protocol.decode_client(e.frame) for e in client.recovered(6, "v", snapshot)]
     assert batch.events == [["restore", {"doc_id": "1"}]]
@@ -714,7 +813,8 @@ def test_mounted_is_true_only_once_every_view_is_mounted_and_recovered():
     client.add_view("a", "editor")
     client.add_view("b", "editor")
     generation = next(e.generation for e in client.start(0) if isinstance(e, OpenTransport))
-    joins = [protocol.decode_client(e.frame) for e in client.opened(1, generation, {}) if isinstance(e, Send)]
+    sent = [protocol.decode_client(e.frame) for e in client.opened(1, generation, {}) if isinstance(e, Send)]
+    joins = [message for message in sent if isinstance(message, protocol.Join)]
     assert client.state == "connected" and not client.mounted()
     for join in joins:
         client.frame(2, generation, protocol.encode(protocol.Rendered(ref=join.ref, view=join.view, ops=[])))

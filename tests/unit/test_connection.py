@@ -13,6 +13,7 @@ from djreconnect.connection import (
     IDLE,
     RECONNECTING,
     STATES,
+    TIMER_BANNER,
     TIMER_CONNECT,
     TIMER_HEARTBEAT,
     TIMER_PONG,
@@ -43,6 +44,13 @@ MIN_MS, BASE_MS, CAP_MS, MAX_ATTEMPTS = 500, 1000, 30000, 10
 HEARTBEAT_MS, PONG_MS, CONNECT_MS = 25000, 10000, 10000
 
 
+def timing(**kwargs):
+    """Settings without the banner's grace period, so each status shows as it happens
+    (the grace period has tests of its own)."""
+    kwargs.setdefault("banner_delay_ms", 0)
+    return Settings(**kwargs)
+
+
 def bounds(attempt, min_ms=MIN_MS, base_ms=BASE_MS, cap_ms=CAP_MS):
     return min_ms, max(min_ms, min(base_ms * 2 ** (attempt - 1), cap_ms))
 
@@ -52,7 +60,7 @@ class Harness:
 
     def __init__(self, conn_settings=None, seed=1234, random_source=None):
         self.rng = random.Random(seed)
-        self.settings = conn_settings or Settings()
+        self.settings = conn_settings or timing()
         self.conn = Connection(self.settings, random_source or self.rng.random, self.ping_frame)
         self.timers = {}  # key -> due time
         self.generations = []  # every OpenTransport's generation, in order
@@ -229,7 +237,7 @@ def test_opened_connects_and_arms_the_heartbeat():
 
 
 def test_custom_timings_are_used():
-    s = Settings(
+    s = timing(
         backoff=Backoff(min_ms=10, base_ms=20, max_ms=100, max_attempts=2),
         heartbeat_interval_ms=1000,
         heartbeat_timeout_ms=300,
@@ -253,6 +261,8 @@ def test_custom_timings_are_used():
         {"heartbeat_timeout_ms": -1},
         {"connect_timeout_ms": "10"},
         {"connect_timeout_ms": True},
+        {"banner_delay_ms": -1},
+        {"banner_delay_ms": float("nan")},
     ],
 )
 def test_invalid_timings_are_refused(kwargs):
@@ -408,7 +418,7 @@ def test_retry_from_failed_restarts_at_attempt_one_at_once(how):
     if how == "refused":
         h = failed()
     else:
-        h = connected(conn_settings=Settings(backoff=Backoff(max_attempts=2)))
+        h = connected(conn_settings=timing(backoff=Backoff(max_attempts=2)))
         h.closed(1006)
         for _ in range(2):
             h.fire(TIMER_RETRY)
@@ -667,7 +677,7 @@ def test_a_reconnect_attempt_that_times_out_moves_to_the_next():
 
 
 def test_the_last_attempt_timing_out_fails():
-    h = connected(conn_settings=Settings(backoff=Backoff(max_attempts=1)))
+    h = connected(conn_settings=timing(backoff=Backoff(max_attempts=1)))
     h.closed(1006)
     h.fire(TIMER_RETRY)
     effects = h.fire(TIMER_CONNECT)
@@ -705,7 +715,7 @@ ACTIONS = st.one_of(
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 2**32), st.integers(1, 4), st.lists(ACTIONS, max_size=60))
 def test_any_sequence_of_inputs_keeps_the_invariants(seed, max_attempts, actions):
-    h = Harness(conn_settings=Settings(backoff=Backoff(max_attempts=max_attempts)), seed=seed)
+    h = Harness(conn_settings=timing(backoff=Backoff(max_attempts=max_attempts)), seed=seed)
     for action in actions:
         before = h.state
         opened_before = len(h.generations)
@@ -770,3 +780,75 @@ def test_any_sequence_of_inputs_keeps_the_invariants(seed, max_attempts, actions
             assert armed in ({TIMER_RETRY}, {TIMER_CONNECT})
         if h.state == FAILED:
             assert h.conn.reason
+
+
+# --- the banner's grace period, hidden pages, one settings definition ---------------------
+
+
+def of_type(effects, cls):
+    return [effect for effect in effects if isinstance(effect, cls)]
+
+
+def test_a_blip_healed_within_the_grace_period_shows_nothing():
+    h = connected(conn_settings=Settings(backoff=Backoff(min_ms=10, base_ms=20, max_ms=100), banner_delay_ms=500))
+    effects = h.closed(1006)
+    assert h.state == RECONNECTING
+    assert of_type(effects, ShowStatus) == []  # the page still shows connected
+    assert h.timers[TIMER_BANNER] == h.now + 500
+    h.fire(TIMER_RETRY)
+    effects = h.opened()
+    assert of_type(effects, ShowStatus) == [ShowStatus(CONNECTED, 0, 0, "")]
+    assert CancelTimer(TIMER_BANNER) in effects
+    assert TIMER_BANNER not in h.timers
+
+
+def test_a_drop_that_outlasts_the_grace_period_shows_the_attempt_then():
+    h = connected(conn_settings=Settings(backoff=Backoff(min_ms=10, base_ms=20, max_ms=100), banner_delay_ms=500))
+    h.closed(1006)
+    h.fire(TIMER_RETRY)
+    effects = h.closed(1006, gen=h.gen)  # attempt 1 failed inside the grace period
+    assert of_type(effects, ShowStatus) == []
+    effects = h.fire(TIMER_BANNER)
+    assert of_type(effects, ShowStatus) == [ShowStatus(RECONNECTING, 2, 10, "")]
+    # From here on every attempt shows.
+    h.fire(TIMER_RETRY)
+    assert of_type(h.closed(1006, gen=h.gen), ShowStatus) == [ShowStatus(RECONNECTING, 3, 10, "")]
+
+
+def test_a_refusal_shows_at_once_even_in_the_grace_period():
+    h = connected(conn_settings=Settings(banner_delay_ms=500))
+    h.closed(1006)
+    h.fire(TIMER_RETRY)
+    effects = h.closed(4004, gen=h.gen)
+    assert h.state == FAILED
+    assert of_type(effects, ShowStatus)[-1].state == FAILED
+    assert TIMER_BANNER not in h.timers
+
+
+def test_a_hidden_page_makes_no_attempt_until_it_is_visible_then_tries_at_once():
+    h = connected()
+    h.run(h.conn.visibility(h.now, False))
+    h.closed(1006)
+    opened_before = len(h.generations)
+    assert h.fire(TIMER_RETRY) == []  # the delay ran out while hidden: no attempt
+    assert len(h.generations) == opened_before
+    effects = h.run(h.conn.visibility(h.now, True))
+    assert len(of_type(effects, OpenTransport)) == 1
+    # Visible while connected: nothing to do.
+    h.opened()
+    assert h.run(h.conn.visibility(h.now, True)) == []
+
+
+def test_settings_round_trip_through_the_page_config():
+    s = Settings(
+        backoff=Backoff(min_ms=10, base_ms=20, max_ms=100, max_attempts=2),
+        heartbeat_interval_ms=1000,
+        heartbeat_timeout_ms=300,
+        connect_timeout_ms=700,
+        banner_delay_ms=0,
+    )
+    data = s.to_dict()
+    assert set(data) == {"backoff"} | {name for name, _, _ in Settings.TIMINGS}
+    again = Settings.from_dict(data)
+    assert again.to_dict() == data
+    assert Settings.from_dict({}).to_dict() == Settings().to_dict()

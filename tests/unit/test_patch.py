@@ -80,6 +80,10 @@ class FakeDom:
         assert start + count <= len(node.children), "splice past the end"
         node.children[start : start + count] = parse(html)
 
+    def replace_children(self, node, html):
+        assert node.tag is not None, "children replaced on a text node"
+        node.children[:] = parse(html)
+
 
 def tree(html):
     (root,) = parse(html)
@@ -376,3 +380,15 @@ def test_arbitrary_ops_raise_only_patch_error(ops):
         apply_ops(ops, ForgivingDom(), root)
     except PatchError:
         pass
+
+
+def test_html_replaces_every_child_and_later_ops_walk_the_new_children():
+    ops = [["html", [], "<p>new</p><p>two</p>"], ["attr", [1], "class", "x"]]
+    assert patched("<div><p>old</p><span>a</span><b>c</b></div>", ops) == '<div><p>new</p><p class="x">two</p></div>'
+
+
+def test_html_op_is_checked():
+    with pytest.raises(PatchError):
+        patched("<div></div>", [["html", [], 5]])
+    with pytest.raises(PatchError):
+        patched("<div></div>", [["html", []]])

@@ -25,15 +25,32 @@ from hypothesis import strategies as st
 
 # One well-formed wire object per message type, written out by hand.
 CLIENT_SAMPLES = {
-    "join": {"t": "join", "ref": 1, "view": "v1", "name": "app.Counter", "token": "tok", "html": "<p>0</p>"},
+    "hello": {"t": "hello", "ref": 1, "session": "s-id", "secret": "s-secret"},
+    "join": {
+        "t": "join",
+        "ref": 1,
+        "view": "v1",
+        "name": "app.Counter",
+        "token": "tok",
+        "html": "<p>0</p>",
+        "version": 3,
+    },
     "event": {"t": "event", "ref": 2, "view": "v1", "handler": "inc", "params": {"by": 2, "x": [1, "a"]}},
     "batch": {"t": "batch", "ref": 3, "view": "v1", "events": [["inc", {"by": 1}], ["title", {"value": "x"}]]},
     "leave": {"t": "leave", "view": "v1"},
     "ping": {"t": "ping", "ref": 7},
 }
 SERVER_SAMPLES = {
-    "rendered": {"t": "rendered", "ref": 1, "view": "v1", "ops": [["attr", [0], "class", "on"]]},
-    "reply": {"t": "reply", "ref": 2, "view": "v1", "ops": [["text", [0, 0], "1"]]},
+    "welcome": {"t": "welcome", "ref": 1, "session": "s-id", "secret": "s-new", "resumed": True, "reason": ""},
+    "rendered": {
+        "t": "rendered",
+        "ref": 1,
+        "view": "v1",
+        "ops": [["attr", [0], "class", "on"]],
+        "version": 4,
+        "resumed": False,
+    },
+    "reply": {"t": "reply", "ref": 2, "view": "v1", "ops": [["text", [0, 0], "1"]], "version": 5},
     "error": {"t": "error", "ref": 2, "view": "v1", "code": "no_handler", "message": "no handler 'x'"},
     "pong": {"t": "pong", "ref": 7},
 }
@@ -464,3 +481,29 @@ def test_malformed_batches_are_refused(events):
     with pytest.raises(ProtocolError) as refused:
         decode_client(json.dumps(wire))
     assert refused.value.code == "bad_field"
+
+
+# --- sessions ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        {"t": "hello", "ref": 1, "session": "", "secret": "x"},
+        {"t": "hello", "ref": 1, "session": "s" * 65, "secret": "x"},
+        {"t": "hello", "ref": 1, "session": "s", "secret": 5},
+        {"t": "hello", "ref": "1"},
+    ],
+)
+def test_malformed_hellos_are_refused(wire):
+    assert decode_error(decode_client, frame(wire)) == "bad_field"
+
+
+def test_a_first_hello_names_no_session():
+    message = decode_client(frame({"t": "hello", "ref": 1}))
+    assert (message.session, message.secret) == (None, None)
+
+
+def test_resumed_must_be_a_boolean():
+    wire = dict(SERVER_SAMPLES["rendered"], resumed=1)
+    assert decode_error(decode_server, frame(wire)) == "bad_field"

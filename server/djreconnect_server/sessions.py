@@ -1,0 +1,296 @@
+"""Sessions: what outlives a connection (views, their last renders, the exactly-once
+record), and the registry that hands them to connections and keeps them while their page
+is away.
+
+A session is data, a connection is a pipe: a ``LiveConnection`` attaches to one session
+at a time and detaches when its transport ends; everything that must survive a drop lives
+here. Where a detached session is kept (process memory, SQLite, Redis) is the store's
+business (``djreconnect_server.stores``).
+
+Exactly once, the server's half. Every event the runtime sends carries an id (its
+``ref``) unique in its session, and the runtime keeps each event until its reply comes,
+sending unanswered ones again after a resume. The server:
+
+1. looks the id up in the session's ``EventRecord`` before applying anything; a known id
+   with the same payload is answered with the recorded outcome and applied no more; a
+   known id with another payload is refused (``id_reused``); an id older than what the
+   record still holds is refused (``id_expired``) rather than risk applying it twice;
+2. applies the event, renders, records the id and its outcome, and saves the session to
+   its store, all under the session's lock, before the reply is written.
+
+So an event is applied at most once per session (1), and, because the runtime repeats it
+until some reply arrives, at least once while the session lives. A drop before the event
+reaches the server: it is not recorded, the repeat applies it. A drop while the server
+works on it or after it answered: it is recorded (2 finishes under the lock before any
+resume can take the session), the repeat gets the recorded outcome. A process crash
+after (2) loses nothing with a persistent store, since the save precedes the reply.
+"""
+
+import asyncio
+import collections
+import hashlib
+import hmac
+import json
+import secrets
+
+from djreconnect import constants
+
+# Bytes of randomness in session ids and resume secrets (144 bits; the spec asks >= 128).
+TOKEN_BYTES = 18
+# What one recorded event id costs in the retained-bytes estimate, beyond its errors.
+RECORD_ENTRY_BYTES = 64
+# Fixed cost of a session in the retained-bytes estimate (ids, secret hash, containers).
+SESSION_OVERHEAD_BYTES = 512
+# Version of the stored session format (see ``Session.to_dict``).
+FORMAT_VERSION = 1
+
+
+def new_token():
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def secret_hash(secret):
+    """What a store keeps of a resume secret: its SHA-256, never the secret itself."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def event_digest(view_id, events):
+    """A fingerprint of an event's payload, to tell a repeat from a reused id."""
+    text = json.dumps([view_id, events], sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.blake2s(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+class EventRecord:
+    """The ids of the last ``limit`` events applied in a session, with their outcome: the
+    error frames' (code, message) pairs they produced, empty when all went well."""
+
+    NEW = "new"
+    REPEAT = "repeat"
+    REUSED = "reused"
+    EXPIRED = "expired"
+
+    def __init__(self, limit=constants.DEFAULT_EVENT_RECORD_SIZE):
+        self.limit = limit
+        self.entries = collections.OrderedDict()  # ref -> (digest, [[code, message], ...])
+        self.forgotten_up_to = 0  # the highest id dropped from the record
+
+    def check(self, ref, digest):
+        """(verdict, recorded errors) for event ``ref`` with payload ``digest``."""
+        entry = self.entries.get(ref)
+        if entry is not None:
+            if entry[0] == digest:
+                return self.REPEAT, entry[1]
+            return self.REUSED, []
+        if ref <= self.forgotten_up_to:
+            return self.EXPIRED, []
+        return self.NEW, []
+
+    def add(self, ref, digest, errors):
+        self.entries[ref] = (digest, [list(error) for error in errors])
+        while len(self.entries) > self.limit:
+            old_ref, _ = self.entries.popitem(last=False)
+            self.forgotten_up_to = max(self.forgotten_up_to, old_ref)
+
+    def size(self):
+        total = 0
+        for digest, errors in self.entries.values():
+            total += RECORD_ENTRY_BYTES + sum(len(code) + len(message) for code, message in errors)
+        return total
+
+    def to_list(self):
+        return [[ref, digest, errors] for ref, (digest, errors) in self.entries.items()]
+
+    @classmethod
+    def from_list(cls, entries, forgotten_up_to, limit=constants.DEFAULT_EVENT_RECORD_SIZE):
+        record = cls(limit)
+        for ref, digest, errors in entries:
+            record.entries[ref] = (digest, errors)
+        record.forgotten_up_to = forgotten_up_to
+        return record
+
+
+class ViewState:
+    """One mounted view of a session: the view object, its last render (the HTML of the
+    page the template produced) numbered ``version``, and the render before it, so a
+    page that missed the last reply can be patched from what it has."""
+
+    def __init__(self, name, view, html=None, version=0, previous=None):
+        self.name = name
+        self.view = view
+        self.html = html
+        self.version = version
+        self.previous = previous  # (version, html) of the render before, or None
+
+    def advance(self, html):
+        """Record a new render; returns whether it differs from the last one."""
+        if html == self.html:
+            return False
+        if self.html is not None:
+            self.previous = (self.version, self.html)
+        self.html = html
+        self.version += 1
+        return True
+
+    def render_bytes(self):
+        size = len(self.html or "")
+        if self.previous is not None:
+            size += len(self.previous[1])
+        return size
+
+
+class StateError(ValueError):
+    """A view's state that a store cannot keep (not JSON), naming the view and attribute."""
+
+
+def dump_view_state(view):
+    """A view's state as JSON-able data: ``view.dump_state()``; StateError names the
+    attribute a store cannot keep."""
+    state = view.dump_state()
+    for name, value in state.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as error:
+            raise StateError(
+                "%s.%s cannot be stored (%s): give the view dump_state()/load_state()"
+                % (type(view).__name__, name, error)
+            ) from None
+    return state
+
+
+class Session:
+    """A page's live session: its views and exactly-once record, and the connection that
+    serves it now (None while its page is away)."""
+
+    def __init__(self, session_id=None, record_limit=constants.DEFAULT_EVENT_RECORD_SIZE):
+        self.id = session_id or new_token()
+        self.secret_digest = None
+        self.views = {}  # view id (the page's) -> ViewState
+        self.record = EventRecord(record_limit)
+        self.connection = None
+        self.lock = asyncio.Lock()  # one frame, push or save at a time
+
+    def rotate_secret(self):
+        """A new resume secret (the old one stops working); returns it."""
+        secret = new_token()
+        self.secret_digest = secret_hash(secret)
+        return secret
+
+    def check_secret(self, secret):
+        if self.secret_digest is None or not isinstance(secret, str):
+            return False
+        return hmac.compare_digest(secret_hash(secret), self.secret_digest)
+
+    def render_bytes(self):
+        return sum(state.render_bytes() for state in self.views.values())
+
+    def size(self):
+        """Bytes this session costs while retained (an estimate; see the memory benchmark)."""
+        total = SESSION_OVERHEAD_BYTES + self.record.size()
+        for view_id, state in self.views.items():
+            total += len(view_id) + len(state.name) + state.render_bytes()
+            total += len(json.dumps(state.view.dump_state(), default=repr))
+        return total
+
+    # --- the stored form ------------------------------------------------------------
+
+    def to_dict(self):
+        """The session as JSON-able data (format ``FORMAT_VERSION``). StateError when a
+        view's state is not JSON."""
+        views = {}
+        for view_id, state in self.views.items():
+            views[view_id] = {
+                "name": state.name,
+                "state": dump_view_state(state.view),
+                "html": state.html,
+                "version": state.version,
+                "previous": list(state.previous) if state.previous is not None else None,
+            }
+        return {
+            "format": FORMAT_VERSION,
+            "id": self.id,
+            "secret": self.secret_digest,
+            "views": views,
+            "record": self.record.to_list(),
+            "forgotten_up_to": self.record.forgotten_up_to,
+        }
+
+    @classmethod
+    def from_dict(cls, data, build_view, record_limit=constants.DEFAULT_EVENT_RECORD_SIZE):
+        """The session ``to_dict`` wrote. ``build_view(name, state)`` makes a view object
+        (None when no view has that name any more: the view is left out, and remounts)."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise ValueError("not a stored session of format %d" % FORMAT_VERSION)
+        session = cls(data["id"], record_limit)
+        session.secret_digest = data["secret"]
+        for view_id, stored in data["views"].items():
+            view = build_view(stored["name"], stored["state"])
+            if view is None:
+                continue
+            previous = stored.get("previous")
+            session.views[view_id] = ViewState(
+                stored["name"], view, stored["html"], stored["version"], tuple(previous) if previous else None
+            )
+        session.record = EventRecord.from_list(data["record"], data.get("forgotten_up_to", 0), record_limit)
+        return session
+
+
+class SessionRegistry:
+    """Hands sessions to connections: new ones, and detached ones back to the page that
+    proves it owns them (its secret). Sessions attached to a connection of this process
+    live in ``attached``; detached ones are the store's (kept for the retention period,
+    within its count and byte bounds)."""
+
+    def __init__(self, store, record_limit=constants.DEFAULT_EVENT_RECORD_SIZE):
+        self.store = store
+        self.record_limit = record_limit
+        self.attached = {}  # session id -> Session
+
+    def new(self, connection):
+        session = Session(record_limit=self.record_limit)
+        self._attach(session, connection)
+        return session
+
+    async def claim(self, session_id, secret, connection):
+        """The session ``session_id`` for ``connection``, if ``secret`` is its current
+        secret; a connection that still holds it (a half-open drop) loses it. None when
+        the session is gone or the secret is wrong (the two are not told apart)."""
+        session = self.attached.get(session_id)
+        if session is not None:
+            if not session.check_secret(secret):
+                return None
+            previous = session.connection
+            async with session.lock:  # let a frame being handled on the old connection finish
+                if previous is not None and previous is not connection:
+                    previous.lose_session()
+            self._attach(session, connection)
+            return session
+        session = await self.store.take(session_id, secret)
+        if session is None:
+            return None
+        self._attach(session, connection)
+        return session
+
+    def _attach(self, session, connection):
+        session.connection = connection
+        self.attached[session.id] = session
+
+    async def release(self, session, connection):
+        """``connection`` ended: keep ``session`` for its page to come back to."""
+        if session.connection is not connection:
+            return
+        session.connection = None
+        self.attached.pop(session.id, None)
+        async with session.lock:
+            await self.store.keep(session)
+
+    async def save(self, session):
+        """Write an attached session through to a persistent store (before a reply)."""
+        await self.store.save(session)
+
+    async def close(self):
+        """Keep every attached session (a shutdown), then close the store."""
+        for session in list(self.attached.values()):
+            session.connection = None
+            self.attached.pop(session.id, None)
+            await self.store.keep(session)
+        await self.store.close()

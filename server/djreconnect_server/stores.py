@@ -1,0 +1,210 @@
+"""Session stores: where a session waits while its page is away, behind one interface.
+
+- ``memory`` (default): this process's memory; a restart loses every session (pages then
+  remount and recover their forms).
+- ``sqlite:///PATH``: a file on this machine; sessions survive a restart of the process.
+
+Every store keeps a detached session for ``retention_s`` seconds, at most
+``max_sessions`` of them and ``max_bytes`` in all (measured per session as
+``Session.size()``, or the stored JSON's length); past either bound the least recently
+used go first. The interface (all coroutines):
+
+    keep(session)                 the session's connection ended: retain it
+    take(session_id, secret)      the retained session, if ``secret`` is its secret, else None
+    save(session)                 write an attached session through (persistent stores)
+    close()
+"""
+
+import collections
+import json
+import sqlite3
+import time
+
+from djreconnect import constants
+
+from djreconnect_server.sessions import Session
+
+STORE_MEMORY = "memory"
+SQLITE_PREFIX = "sqlite:///"
+
+
+class StoreLimits:
+    """The bounds of a store's retained sessions."""
+
+    def __init__(
+        self,
+        retention_s=constants.DEFAULT_SESSION_RETENTION_S,
+        max_sessions=constants.DEFAULT_MAX_RETAINED_SESSIONS,
+        max_bytes=constants.DEFAULT_MAX_RETAINED_BYTES,
+    ):
+        for name, value in (("retention_s", retention_s), ("max_sessions", max_sessions), ("max_bytes", max_bytes)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
+                raise ValueError("%s must be a finite number >= 0, not %r" % (name, value))
+        self.retention_s = retention_s
+        self.max_sessions = max_sessions
+        self.max_bytes = max_bytes
+
+
+class MemoryStore:
+    """Retained sessions as live objects in this process, least recently kept first."""
+
+    persistent = False
+
+    def __init__(self, limits=None, clock=time.monotonic):
+        self.limits = limits or StoreLimits()
+        self.clock = clock
+        self.retained = collections.OrderedDict()  # id -> (session, kept at, bytes)
+        self.bytes = 0
+        self.evicted = 0  # sessions dropped for a bound before their retention ended
+
+    def __len__(self):
+        return len(self.retained)
+
+    async def keep(self, session):
+        self._forget(session.id)
+        size = session.size()
+        self.retained[session.id] = (session, self.clock(), size)
+        self.bytes += size
+        self._bound()
+
+    async def take(self, session_id, secret):
+        self._expire()
+        entry = self.retained.get(session_id) if isinstance(session_id, str) else None
+        if entry is None or not entry[0].check_secret(secret):
+            return None
+        self._forget(session_id)
+        return entry[0]
+
+    async def save(self, session):
+        """Nothing to write: an attached session lives in this process."""
+
+    async def close(self):
+        self.retained.clear()
+        self.bytes = 0
+
+    def _forget(self, session_id):
+        entry = self.retained.pop(session_id, None)
+        if entry is not None:
+            self.bytes -= entry[2]
+
+    def _expire(self):
+        deadline = self.clock() - self.limits.retention_s
+        while self.retained:
+            session_id, (session, kept_at, size) = next(iter(self.retained.items()))
+            if kept_at > deadline:
+                break
+            self._forget(session_id)
+
+    def _bound(self):
+        self._expire()
+        limits = self.limits
+        while self.retained and (len(self.retained) > limits.max_sessions or self.bytes > limits.max_bytes):
+            self._forget(next(iter(self.retained)))
+            self.evicted += 1
+
+
+class SQLiteStore:
+    """Sessions as JSON rows in an SQLite file (WAL journal: a save costs no fsync wait).
+
+    Attached sessions are written through (``save``) so that a crash loses nothing a page
+    saw acknowledged; a retained one expires ``retention_s`` after its last write.
+    """
+
+    persistent = True
+
+    def __init__(self, path, build_view, limits=None, clock=time.time):
+        self.path = path
+        self.build_view = build_view
+        self.limits = limits or StoreLimits()
+        self.clock = clock
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS djreconnect_sessions ("
+            " id TEXT PRIMARY KEY, secret TEXT NOT NULL, data TEXT NOT NULL,"
+            " bytes INTEGER NOT NULL, expires REAL NOT NULL, attached INTEGER NOT NULL)"
+        )
+        self.db.execute("CREATE INDEX IF NOT EXISTS djreconnect_sessions_expires ON djreconnect_sessions (expires)")
+        self.evicted = 0
+
+    def __len__(self):
+        return self.db.execute("SELECT COUNT(*) FROM djreconnect_sessions WHERE attached = 0").fetchone()[0]
+
+    def _write(self, session, attached):
+        data = json.dumps(session.to_dict(), separators=(",", ":"))
+        self.db.execute(
+            "INSERT INTO djreconnect_sessions (id, secret, data, bytes, expires, attached) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET secret = excluded.secret, data = excluded.data,"
+            " bytes = excluded.bytes, expires = excluded.expires, attached = excluded.attached",
+            (
+                session.id,
+                session.secret_digest or "",
+                data,
+                len(data),
+                self.clock() + self.limits.retention_s,
+                attached,
+            ),
+        )
+
+    async def keep(self, session):
+        self._write(session, 0)
+        self._bound()
+
+    async def save(self, session):
+        self._write(session, 1)
+
+    async def take(self, session_id, secret):
+        if not isinstance(session_id, str):
+            return None
+        row = self.db.execute(
+            "SELECT data FROM djreconnect_sessions WHERE id = ? AND expires > ?", (session_id, self.clock())
+        ).fetchone()
+        if row is None:
+            return None
+        session = Session.from_dict(json.loads(row[0]), self.build_view)
+        if not session.check_secret(secret):
+            return None
+        self.db.execute("UPDATE djreconnect_sessions SET attached = 1 WHERE id = ?", (session_id,))
+        return session
+
+    async def close(self):
+        self.db.close()
+
+    def _bound(self):
+        limits = self.limits
+        self.db.execute("DELETE FROM djreconnect_sessions WHERE expires <= ?", (self.clock(),))
+        count, size = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM djreconnect_sessions WHERE attached = 0"
+        ).fetchone()
+        while count > limits.max_sessions or size > limits.max_bytes:
+            row = self.db.execute(
+                "SELECT id, bytes FROM djreconnect_sessions WHERE attached = 0 ORDER BY expires LIMIT 1"
+            ).fetchone()
+            if row is None:
+                break
+            self.db.execute("DELETE FROM djreconnect_sessions WHERE id = ?", (row[0],))
+            count -= 1
+            size -= row[1]
+            self.evicted += 1
+
+
+def check_store_url(url):
+    """Raise ValueError unless ``url`` names a store this backend has."""
+    if url == STORE_MEMORY:
+        return url
+    if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
+        return url
+    if url.startswith("redis://"):
+        raise ValueError("the redis:// store is not available in this version; use memory or sqlite:///PATH")
+    raise ValueError("store must be 'memory' or 'sqlite:///PATH', not %r" % (url,))
+
+
+def open_store(url, build_view, limits=None):
+    """The store named by ``url``: ``memory`` or ``sqlite:///PATH``."""
+    check_store_url(url)
+    if url == STORE_MEMORY:
+        return MemoryStore(limits)
+    # sqlite:///app.db is relative to the working directory, sqlite:////var/app.db absolute.
+    path = url[len(SQLITE_PREFIX) :]
+    return SQLiteStore(path, build_view, limits)
