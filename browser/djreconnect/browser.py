@@ -190,6 +190,7 @@ class Runtime:
             view = element.closest("[" + constants.ATTR_VIEW + "]")
             if is_null(view):
                 return
+            recoverable = False
             if kind == KIND_SUBMIT:
                 event.preventDefault()
                 params = form_params(element)
@@ -199,11 +200,10 @@ class Runtime:
             else:
                 if kind == KIND_CLICK and element.nodeName == "A":
                     event.preventDefault()
-                recoverable = False
                 if kind == KIND_CLICK:
                     params = value_params(element)
                 else:
-                    record = describe(element, _container_of(element))
+                    record = describe(element)
                     params = event_params(record)
                     recoverable = covers(record)
                 disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
@@ -341,16 +341,6 @@ class Runtime:
         detail = to_js_object({"view": view_id, "code": code, "message": message})
         init = to_js_object({"detail": detail})
         self.document.dispatchEvent(js.CustomEvent.new("djreconnect:error", init))
-
-
-def _container_of(element):
-    """The ``[dj-auto-recover]`` container around a field, or None (recovery's rule: a
-    field in one is the container's to restore)."""
-    parent = element.parentElement
-    if is_null(parent):
-        return None
-    enclosing = parent.closest("[" + constants.ATTR_AUTO_RECOVER + "]")
-    return None if is_null(enclosing) else 1
 
 
 def main():

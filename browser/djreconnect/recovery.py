@@ -51,15 +51,15 @@ def event_params(record):
 
 
 def covers(record):
-    """Whether form recovery restores this field (so an input or change event of it
-    never needs sending twice): a dj-change/dj-input field, enabled, not dj-no-recover,
-    not in an auto-recover container, not a file input."""
+    """Whether recovery restores this field, so that an input or change event of it never
+    needs sending twice: a dj-change/dj-input field, enabled, not dj-no-recover, not a
+    file input. (One in a dj-auto-recover container is restored by the container's
+    handler after a remount, and by form recovery after a resume.)"""
     return (
         record.get("tag") in TEXT_TAGS
         and (record.get("input") or record.get("change"))
         and not record.get("disabled")
         and not record.get("no_recover")
-        and record.get("container") is None
         and record.get("type") != "file"
     )
 
@@ -85,14 +85,16 @@ def _events_for(record, value=None, use_value=False):
     return events
 
 
-def form_recovery(snapshot):
+def form_recovery(snapshot, containers=False):
     """(handler, params) pairs for every recoverable field whose live value differs from
-    its server-rendered default, in document order; a radio group counts once."""
+    its server-rendered default, in document order; a radio group counts once. Fields in
+    dj-auto-recover containers take part only with ``containers`` (after a resume, when
+    no container handler runs)."""
     events = []
     groups = {}
     group_order = []
     for position, record in enumerate(snapshot):
-        if not covers(record):
+        if not covers(record) or (record.get("container") is not None and not containers):
             continue
         if record.get("type") == "radio":
             key = record.get("name") or ("#%d" % position)
@@ -178,10 +180,11 @@ def auto_recovery(snapshot):
     return calls
 
 
-def recovery_events(snapshot, remount):
-    """Everything to send after a view mounts: form recovery, then (on a remount only)
-    the auto-recover handlers."""
-    events = form_recovery(snapshot)
+def recovery_events(snapshot, remount, resume=False):
+    """Everything to send after a view is back: form recovery, then (on a remount only)
+    the auto-recover handlers. After a resume nothing was lost, so no handler runs, and
+    the fields of auto-recover containers are compared like any other."""
+    events = form_recovery(snapshot, containers=resume)
     if remount:
         events.extend(auto_recovery(snapshot))
     return events

@@ -149,7 +149,12 @@ class DJReconnect:
         live.kick = kick
         try:
             while True:
-                message = await websocket.receive()
+                try:
+                    message = await asyncio.wait_for(websocket.receive(), self.settings.idle_timeout_s())
+                except asyncio.TimeoutError:
+                    # Silent past the heartbeat: a dead or half-open peer. Its session waits.
+                    await _close(websocket, constants.CLOSE_GOING_AWAY, "no heartbeat")
+                    return
                 if message["type"] == "websocket.disconnect":
                     return
                 text = message.get("text")

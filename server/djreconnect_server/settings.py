@@ -120,6 +120,11 @@ class Settings:
         )
         self.wheels_dir = Path(wheels_dir or os.environ.get("DJRECONNECT_WHEELS") or _CHECKOUT / "wheels")
 
+    def idle_timeout_s(self):
+        """How long a connection may stay silent before the server drops it (its session
+        is kept): two heartbeat periods, since a live page pings every interval."""
+        return 2 * (self.heartbeat_interval_ms + self.heartbeat_timeout_ms) / 1000
+
     @property
     def pyodide_dir(self):
         return self.node_modules_dir / "pyodide"

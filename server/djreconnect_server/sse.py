@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 
 from djreconnect import constants
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
@@ -47,6 +48,7 @@ class Channel:
         self.next_id = 1
         self.wakeup = asyncio.Event()
         self.posting = False
+        self.last_post = time.monotonic()
         self.refusal = None  # (code, reason) once the channel is to close
         self.ended = False
 
@@ -112,7 +114,13 @@ class SSEHub:
                     return
                 channel.wakeup.clear()
                 if not channel.waiting and channel.refusal is None:
-                    await channel.wakeup.wait()
+                    idle = self.settings.idle_timeout_s()
+                    try:
+                        await asyncio.wait_for(channel.wakeup.wait(), idle)
+                    except asyncio.TimeoutError:
+                        if time.monotonic() - channel.last_post > idle:
+                            # No frame (not even a ping) for two heartbeats: a dead page.
+                            channel.refuse(constants.CLOSE_GOING_AWAY, "no heartbeat")
         finally:
             self._end(channel)
 
@@ -146,6 +154,7 @@ class SSEHub:
         if len(lines) > MAX_FRAMES_PER_POST:
             return 413, "at most %d frames per POST" % MAX_FRAMES_PER_POST
         channel.posting = True
+        channel.last_post = time.monotonic()
         try:
             for position, line in enumerate(lines):
                 if channel.refusal is not None:

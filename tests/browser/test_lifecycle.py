@@ -29,6 +29,10 @@ def server_flags():
         str(HEARTBEAT_MS),
         "--heartbeat-timeout-ms",
         str(HEARTBEAT_MS),
+        # Every attempt shows at once, so the recorder sees each (the grace period before
+        # the banner has tests of its own, in test_resume).
+        "--banner-delay-ms",
+        "0",
     ]
 
 

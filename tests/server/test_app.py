@@ -201,12 +201,12 @@ def test_missing_asset_is_404(client):
 def test_websocket_join_event_ping(client, tree):
     with client.websocket_connect(WS) as ws:
         rendered = roundtrip(ws, join_frame(tree))
-        assert rendered == {"t": "rendered", "ref": 1, "view": "editor", "ops": []}
+        assert rendered == {"t": "rendered", "ref": 1, "view": "editor", "ops": [], "version": 1, "resumed": False}
 
         reply = roundtrip(
             ws, {"t": "event", "ref": 2, "view": "editor", "handler": "increment", "params": {"amount": "1"}}
         )
-        assert reply["t"] == "reply" and reply["ref"] == 2 and reply["view"] == "editor"
+        assert reply["t"] == "reply" and reply["ref"] == 2 and reply["view"] == "editor" and reply["version"] == 2
         assert any(op[0] == "text" and op[2] == "Clicked 1 time" for op in reply["ops"])
 
         assert roundtrip(ws, {"t": "ping", "ref": 3}) == {"t": "pong", "ref": 3}
@@ -304,8 +304,11 @@ def test_a_render_that_fails_answers_the_event_and_the_connection_survives(notes
     with client.websocket_connect(WS) as ws:
         assert roundtrip(ws, {"t": "join", "ref": 1, "view": "v", "name": "note", "html": ""})["t"] == "rendered"
         error = roundtrip(ws, {"t": "event", "ref": 2, "view": "v", "handler": "break_render", "params": {}})
-        # Answered by ref, so the page can re-enable a dj-disable-with button.
+        # Answered by ref, so the page can re-enable a dj-disable-with button ...
         assert (error["t"], error["code"], error["ref"], error["view"]) == ("error", "render_failed", 2, "v")
+        # ... then the event's reply: nothing to patch, the page keeps the last render.
+        reply = json.loads(ws.receive_text())
+        assert reply == {"t": "reply", "ref": 2, "view": "v", "ops": [], "version": 1}
         assert roundtrip(ws, {"t": "ping", "ref": 3}) == {"t": "pong", "ref": 3}
 
 

@@ -3,7 +3,8 @@
 Whatever a client sends, ``LiveConnection.handle`` returns frames that decode as
 server messages, answers a frame the protocol refuses with exactly that refusal,
 and leaves the mounted view's state alone unless the frame was an event the view
-accepted (a real handler, params that fit it).
+accepted (a real handler, params that fit it) under an event id the session has not
+seen: a repeated id is answered from the session's record and applied no more.
 """
 
 import copy
@@ -61,18 +62,44 @@ def handle(live, text):
 
 
 def mounted(env):
-    """A fresh connection (a fresh rate limit) with the editor mounted as VIEW_ID."""
+    """A fresh connection (a fresh rate limit) with the editor mounted as VIEW_ID, and
+    the events it was sent: {event id: payload}."""
     live = LiveConnection(*env, request=None)
     join = json.dumps({"t": "join", "ref": 1, "view": VIEW_ID, "name": "editor", "html": ""})
     [rendered] = [protocol.decode_server(frame) for frame in handle(live, join)]
     assert isinstance(rendered, protocol.Rendered) and rendered.ops
     # State that is not the mount's, so that a call of anything resetting it shows.
+    sent = {}
     for ref, (handler, params) in enumerate(SETUP, start=2):
         event = {"t": "event", "ref": ref, "view": VIEW_ID, "handler": handler, "params": params}
         [reply] = [protocol.decode_server(frame) for frame in handle(live, json.dumps(event))]
         assert isinstance(reply, protocol.Reply) and reply.ref == ref, reply
+        sent[ref] = payload(VIEW_ID, handler, params)
     live.limiter.tokens = live.limiter.burst
-    return live
+    return live, sent
+
+
+def payload(view, handler, params):
+    """What makes two events with one id the same event: their JSON."""
+    return json.dumps([view, handler, params], sort_keys=True)
+
+
+# What a session answers an event id with (the exactly-once record, modelled here): the
+# ids a runtime uses start at 1, and the record has forgotten none yet, so an id of 0 or
+# below is older than anything it holds.
+NEW, REPEAT, REUSED, EXPIRED = "new", "repeat", "id_reused", "id_expired"
+
+
+def verdict(sent, message):
+    """NEW, REPEAT, REUSED or EXPIRED for an Event to a mounted view; records it in
+    ``sent`` when it is new."""
+    key = payload(message.view, message.handler, message.params)
+    if message.ref in sent:
+        return REPEAT if sent[message.ref] == key else REUSED
+    if message.ref < 1:
+        return EXPIRED
+    sent[message.ref] = key
+    return NEW
 
 
 def decoded(frames):
@@ -200,9 +227,11 @@ text_frames = st.one_of(
 @SETTINGS
 @given(text=text_frames)
 def test_any_text_frame_is_answered_and_changes_nothing_it_should_not(env, text):
-    live = mounted(env)
-    view = live.sessions[VIEW_ID].view
+    live, sent = mounted(env)
+    view = live.views[VIEW_ID].view
     before = copy.deepcopy(view.state())
+    version = live.views[VIEW_ID].version
+    seen = None
 
     messages = decoded(handle(live, text))
 
@@ -223,7 +252,7 @@ def test_any_text_frame_is_answered_and_changes_nothing_it_should_not(env, text)
         assert messages == [protocol.Pong(ref=message.ref)]
     elif isinstance(message, protocol.Leave):
         assert messages == []
-        assert message.view not in live.sessions
+        assert message.view not in live.views
     elif isinstance(message, protocol.Join):
         [answer] = messages
         assert answer.ref == message.ref and answer.view == message.view
@@ -234,38 +263,44 @@ def test_any_text_frame_is_answered_and_changes_nothing_it_should_not(env, text)
             assert messages == [
                 protocol.Error(ref=message.ref, view=message.view, code="not_mounted", message=messages[0].message)
             ]
-        elif errors:
-            [error] = messages  # a refusal changed nothing: no unsolicited re-render follows
-            assert error.ref == message.ref and error.code in EVENT_REFUSALS, error
         else:
-            [reply] = messages
-            assert isinstance(reply, protocol.Reply) and reply.ref == message.ref
-            assert message.handler in HANDLERS
+            seen = verdict(sent, message)
+            if seen in (REUSED, EXPIRED):
+                [error] = messages
+                assert (error.ref, error.view, error.code) == (message.ref, VIEW_ID, seen), error
+            elif seen == REPEAT:  # one of the setup's events again: its recorded answer, nothing applied
+                assert messages == [protocol.Reply(ref=message.ref, view=VIEW_ID, ops=[], version=version)]
+            elif errors:
+                [error] = messages  # a refusal changed nothing: no unsolicited re-render follows
+                assert error.ref == message.ref and error.code in EVENT_REFUSALS, error
+            else:
+                [reply] = messages
+                assert isinstance(reply, protocol.Reply) and reply.ref == message.ref
+                assert message.handler in HANDLERS
 
-    accepted_event = (
-        isinstance(message, protocol.Event) and message.view == VIEW_ID and message.handler in HANDLERS and not errors
-    )
+    accepted_event = seen == NEW and message.handler in HANDLERS and not errors
     event("accepted event" if accepted_event else type(message).__name__ if message else "refused frame")
     if accepted_event:
         assert_well_formed_state(view.state())
     else:
         assert view.state() == before
     if not (isinstance(message, (protocol.Join, protocol.Leave)) and message.view == VIEW_ID):
-        assert live.sessions[VIEW_ID].view is view  # not re-mounted, not unmounted
+        assert live.views[VIEW_ID].view is view  # not re-mounted, not unmounted
 
 
 @SETTINGS
 @given(wire=events)
 def test_an_event_is_replied_to_or_refused_without_a_trace(env, wire):
-    live = mounted(env)
-    view = live.sessions[VIEW_ID].view
+    live, sent = mounted(env)
+    view = live.views[VIEW_ID].view
     before = copy.deepcopy(view.state())
+    version = live.views[VIEW_ID].version
 
     text = json.dumps(wire)
     messages = decoded(handle(live, text))
 
     try:
-        protocol.decode_client(text)
+        message = protocol.decode_client(text)
     except protocol.ProtocolError as error:  # an empty or overlong name, an empty params key
         assert error.code == "bad_field"
         assert messages == [protocol.Error(code=error.code, message=error.message)]
@@ -275,7 +310,15 @@ def test_an_event_is_replied_to_or_refused_without_a_trace(env, wire):
     [answer] = messages
     assert answer.ref == wire["ref"] and answer.view == VIEW_ID
     event(answer.code if isinstance(answer, protocol.Error) else "reply")
-    if isinstance(answer, protocol.Error):
+    seen = verdict(sent, message)
+    if seen != NEW:  # an id the session has seen: nothing is applied
+        event(seen)
+        if seen == REPEAT:
+            assert answer == protocol.Reply(ref=wire["ref"], view=VIEW_ID, ops=[], version=version)
+        else:
+            assert isinstance(answer, protocol.Error) and answer.code == seen and answer.message, answer
+        assert view.state() == before
+    elif isinstance(answer, protocol.Error):
         assert answer.code in EVENT_REFUSALS, answer
         assert answer.message
         assert view.state() == before
@@ -285,15 +328,15 @@ def test_an_event_is_replied_to_or_refused_without_a_trace(env, wire):
         assert isinstance(answer, protocol.Reply), answer
         assert wire["handler"] in HANDLERS
         assert_well_formed_state(view.state())
-    assert live.sessions[VIEW_ID].view is view
+    assert live.views[VIEW_ID].view is view
 
 
 @pytest.mark.parametrize("handler", NOT_HANDLERS)
 def test_every_attribute_that_is_not_a_handler_is_refused(env, handler):
-    live = mounted(env)
-    view = live.sessions[VIEW_ID].view
+    live, _ = mounted(env)
+    view = live.views[VIEW_ID].view
     before = copy.deepcopy(view.state())
-    for ref, params in enumerate(({}, {"request": None}, {"value": "x"}, {"name": "x"})):
+    for ref, params in enumerate(({}, {"request": None}, {"value": "x"}, {"name": "x"}), start=100):
         wire = {"t": "event", "ref": ref, "view": VIEW_ID, "handler": handler, "params": params}
         [error] = decoded(handle(live, json.dumps(wire)))
         assert isinstance(error, protocol.Error) and error.code == "unknown_handler" and error.ref == ref, error
@@ -303,8 +346,14 @@ def test_every_attribute_that_is_not_a_handler_is_refused(env, handler):
 @hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frames=st.lists(st.one_of(events.map(json.dumps), text_frames), min_size=1, max_size=12))
 def test_a_run_of_frames_never_breaks_the_connection(env, frames):
-    live = mounted(env)
+    live, sent = mounted(env)
     for text in frames:
+        try:
+            message = protocol.decode_client(text)
+        except protocol.ProtocolError:
+            message = None
+        if isinstance(message, (protocol.Event, protocol.Batch)):
+            sent[message.ref] = text
         messages = decoded(handle(live, text))
         for message in messages:
             if isinstance(message, protocol.Error):
@@ -316,9 +365,10 @@ def test_a_run_of_frames_never_breaks_the_connection(env, frames):
             return
     # Still serving: a ping is answered, and the editor (if still mounted) takes a click.
     assert decoded(handle(live, json.dumps({"t": "ping", "ref": 1}))) == [protocol.Pong(ref=1)]
-    if VIEW_ID in live.sessions:
-        clicks = live.sessions[VIEW_ID].view.clicks
-        click = {"t": "event", "ref": 2, "view": VIEW_ID, "handler": "increment", "params": {}}
+    if VIEW_ID in live.views:
+        clicks = live.views[VIEW_ID].view.clicks
+        ref = max(sent) + 1  # an id the session has not seen
+        click = {"t": "event", "ref": ref, "view": VIEW_ID, "handler": "increment", "params": {}}
         [reply] = decoded(handle(live, json.dumps(click)))
-        assert isinstance(reply, protocol.Reply) and reply.ref == 2
-        assert live.sessions[VIEW_ID].view.clicks == clicks + 1
+        assert isinstance(reply, protocol.Reply) and reply.ref == ref
+        assert live.views[VIEW_ID].view.clicks == clicks + 1

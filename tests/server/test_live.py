@@ -2,6 +2,7 @@
 
 import asyncio
 import copy
+import itertools
 import json
 
 import pytest
@@ -137,8 +138,8 @@ class Page:
 
 def expected_root(live, view_id=VIEW_ID):
     """The view root of a fresh render of the session's current state."""
-    session = live.sessions[view_id]
-    return page_root(live.templates.render(session.view))
+    state = live.views[view_id]
+    return page_root(live.templates.render(state.view))
 
 
 def assert_page_shows_render(page, live, view_id=VIEW_ID):
@@ -147,13 +148,19 @@ def assert_page_shows_render(page, live, view_id=VIEW_ID):
     )
 
 
-def event(handler, ref=2, view=VIEW_ID, **params):
+# Event ids are unique in a session (a repeated id is answered from the session's record,
+# not applied again): events that name no ref take the next one of these.
+_REFS = itertools.count(1000)
+
+
+def event(handler, ref=None, view=VIEW_ID, **params):
+    ref = next(_REFS) if ref is None else ref
     return {"t": "event", "ref": ref, "view": view, "handler": handler, "params": params}
 
 
 def snapshot(live, view_id=VIEW_ID):
-    session = live.sessions[view_id]
-    return copy.deepcopy(session.view.state()), session.last
+    state = live.views[view_id]
+    return copy.deepcopy(state.view.state()), state.html, state.version
 
 
 # --- join --------------------------------------------------------------------------
@@ -162,8 +169,10 @@ def snapshot(live, view_id=VIEW_ID):
 def test_join_with_the_server_render_needs_no_ops(live, templates, signer):
     page = Page(templates, signer)
     [rendered] = page.join(live)
-    assert rendered == protocol.Rendered(ref=1, view=VIEW_ID, ops=[])
-    assert isinstance(live.sessions[VIEW_ID].view, EditorView)
+    # A fresh mount is the view's first render; nothing of a session is resumed.
+    assert rendered == protocol.Rendered(ref=1, view=VIEW_ID, ops=[], version=1, resumed=False)
+    assert isinstance(live.views[VIEW_ID].view, EditorView)
+    assert live.views[VIEW_ID].version == 1
 
 
 def test_join_with_a_stale_page_patches_it_to_the_render(live, templates, signer):
@@ -194,14 +203,14 @@ def test_join_uses_the_grants_params(live, templates, signer):
     page = Page(templates, signer, ParamsView, {"doc_id": "doc-42"})
     [rendered] = page.join(live)
     assert rendered.ops == []
-    assert live.sessions[VIEW_ID].view.doc_id == "doc-42"
+    assert live.views[VIEW_ID].view.doc_id == "doc-42"
 
 
 def test_join_without_a_token_mounts_with_no_params(live, templates, signer):
     page = Page(templates, signer, ParamsView)
     [rendered] = page.join(live, token="")
     assert isinstance(rendered, protocol.Rendered)
-    assert live.sessions[VIEW_ID].view.doc_id == "none"
+    assert live.views[VIEW_ID].view.doc_id == "none"
 
 
 # --- events ------------------------------------------------------------------------
@@ -230,7 +239,7 @@ def test_event_reply_patches_the_page_to_the_new_render(live, templates, signer,
     assert isinstance(reply, protocol.Reply)
     assert reply.ref == 7 and reply.view == VIEW_ID
     assert reply.ops, "a state change must change the page"
-    assert check(live.sessions[VIEW_ID].view)
+    assert check(live.views[VIEW_ID].view)
     page.apply(reply.ops)
     assert_page_shows_render(page, live)
 
@@ -282,8 +291,11 @@ def test_a_series_of_events_keeps_the_page_in_step(live, templates, signer):
         ],
         start=2,
     ):
+        version = live.views[VIEW_ID].version
         [reply] = send(live, event(handler, ref=ref, **params))
         assert reply.ref == ref
+        # Every changed render is the next version; an unchanged one keeps its number.
+        assert reply.version == live.views[VIEW_ID].version == version + (1 if reply.ops else 0)
         page.apply(reply.ops)
         assert_page_shows_render(page, live)
     assert "Clicked 2 times" in serialize(page.root.children)
@@ -292,15 +304,17 @@ def test_a_series_of_events_keeps_the_page_in_step(live, templates, signer):
 def test_an_event_that_changes_nothing_gives_no_ops(live, templates, signer):
     page = Page(templates, signer)
     page.join(live)
-    [reply] = send(live, event("validate_title", value=""))
-    assert reply == protocol.Reply(ref=2, view=VIEW_ID, ops=[])
+    [reply] = send(live, event("validate_title", ref=2, value=""))
+    # The same render: no ops, and the page stays at the render it has.
+    assert reply == protocol.Reply(ref=2, view=VIEW_ID, ops=[], version=1)
+    assert live.views[VIEW_ID].version == 1
 
 
 def test_async_handler_is_awaited(live, templates, signer):
     page = Page(templates, signer, ParamsView)
     page.join(live)
     [reply] = send(live, event("add_later", by=5))
-    assert live.sessions[VIEW_ID].view.count == 5
+    assert live.views[VIEW_ID].view.count == 5
     page.apply(reply.ops)
     assert page.text("#count").text() == "5"
 
@@ -311,7 +325,7 @@ def test_two_views_on_one_connection_are_independent(live, templates, signer):
     second.join(live, view="b", ref=2)
     [reply] = send(live, event("increment", view="b", ref=3))
     assert reply.view == "b"
-    assert live.sessions["a"].view.clicks == 0 and live.sessions["b"].view.clicks == 1
+    assert live.views["a"].view.clicks == 0 and live.views["b"].view.clicks == 1
 
 
 # --- ping, leave -------------------------------------------------------------------
@@ -324,7 +338,7 @@ def test_ping_gets_pong(live):
 def test_leave_unmounts(live, templates, signer):
     Page(templates, signer).join(live)
     assert send(live, {"t": "leave", "view": VIEW_ID}) == []
-    assert VIEW_ID not in live.sessions
+    assert VIEW_ID not in live.views
     [error] = send(live, event("increment"))
     assert error.code == "not_mounted"
 
@@ -392,14 +406,14 @@ def test_event_for_a_view_not_mounted(live, templates, signer):
     before = snapshot(live)
     [error] = send(live, event("increment", view="nowhere", ref=5))
     assert error == protocol.Error(ref=5, view="nowhere", code="not_mounted", message=error.message)
-    assert snapshot(live) == before and list(live.sessions) == [VIEW_ID]
+    assert snapshot(live) == before and list(live.views) == [VIEW_ID]
 
 
 def test_unknown_view_name(live, templates, signer):
     page = Page(templates, signer)
     [error] = page.join(live, name="admin")
     assert (error.code, error.ref, error.view) == ("unknown_view", 1, VIEW_ID)
-    assert live.sessions == {}
+    assert live.views == {}
 
 
 def test_unknown_view_name_does_not_replace_a_mounted_view(live, templates, signer):
@@ -426,7 +440,7 @@ def test_bad_tokens_are_refused(live, templates, signer, token_of):
     page = Page(templates, signer)
     [error] = page.join(live, token=token_of(signer, page.token))
     assert (error.code, error.ref, error.view) == ("bad_token", 1, VIEW_ID)
-    assert live.sessions == {}
+    assert live.views == {}
 
 
 def test_a_bad_token_does_not_replace_a_mounted_view(live, templates, signer):
@@ -443,7 +457,7 @@ def test_a_failing_mount_is_an_error_and_mounts_nothing(live):
     [error] = send(live, {"t": "join", "ref": 1, "view": "v", "name": "failingmount"})
     assert (error.code, error.ref, error.view) == ("mount_failed", 1, "v")
     assert "no database" not in error.message
-    assert live.sessions == {}
+    assert live.views == {}
 
 
 def test_a_failing_handler_gives_an_error_and_an_unsolicited_reply(live, templates, signer):
@@ -496,7 +510,7 @@ def test_a_batch_runs_every_event_in_order_and_answers_with_one_render(live, tem
     *errors, reply = send(live, batch)
     assert [(e.code, e.ref) for e in errors] == [("bad_params", 9)]
     assert isinstance(reply, protocol.Reply) and reply.ref == 9
-    state = live.sessions[VIEW_ID].view.state()
+    state = live.views[VIEW_ID].view.state()
     assert (state["title"], state["category"], state["clicks"]) == ("second", "news", 1)
     page.apply(reply.ops)
     assert_page_shows_render(page, live)

@@ -149,7 +149,7 @@ class SSEClient(Client):
         self.grant = None
         if origin is None:
             hello = self.event()
-            assert hello is not None and hello.get("event") == "session", hello
+            assert hello is not None and hello.get("event") == constants.SSE_EVENT_CHANNEL, hello
             self.grant = json.loads(hello["data"])
 
     def _read(self):
@@ -182,7 +182,7 @@ class SSEClient(Client):
     def post(self, body, **overrides):
         headers = {"Origin": self.origin}
         if self.grant is not None:
-            headers.update({"X-DJ-Session": self.grant["session"], "X-DJ-CSRF": self.grant["csrf"]})
+            headers.update({"X-DJ-Channel": self.grant["channel"], "X-DJ-CSRF": self.grant["csrf"]})
         headers.update(overrides)
         headers = {name: value for name, value in headers.items() if value is not None}
         content = body.encode("utf-8") if isinstance(body, str) else body
@@ -197,7 +197,7 @@ class SSEClient(Client):
         for start in range(0, len(texts), per_post):
             response = self.post("\n".join(texts[start : start + per_post]))
             if response.status_code == 404:
-                return  # the session was closed on us part way (a flood)
+                return  # the channel was closed on us part way (a flood)
             assert response.status_code == 204, (response.status_code, response.text)
 
     def recv(self, timeout=TIMEOUT):
@@ -539,7 +539,7 @@ def test_a_flood_is_refused_and_closed_4029(transport, open_client, others):
     assert 1000 <= len(pongs) < count
     assert pongs == [protocol.Pong(ref=n) for n in range(len(pongs))]
     if transport == "sse":
-        assert client.post(frame("ping", ref=1)).status_code == 404  # the session is gone
+        assert client.post(frame("ping", ref=1)).status_code == 404  # the channel is gone
     assert_all_well(open_client, others)
 
 
@@ -586,7 +586,7 @@ def assert_refused_join(client, name, token, code, close_code):
     else:
         assert closed.reason == error.message
     if client.transport == "sse":
-        assert client.post(frame("ping", ref=1)).status_code == 404  # the session is gone
+        assert client.post(frame("ping", ref=1)).status_code == 404  # the channel is gone
 
 
 def test_refused_joins_are_closed_4004_and_4001(transport, server, open_client, others):
@@ -637,7 +637,7 @@ def test_a_foreign_origin_is_refused(transport, open_client, others):
         assert isinstance(ended, Closed) and ended.code is None  # the single event, then the end
         victim = open_client("sse")
         victim_editor = Editor(victim).join()
-        # Even with a real session and its token, a POST from another origin is refused.
+        # Even with a real channel and its token, a POST from another origin is refused.
         response = victim.post(frame("ping", ref=99), Origin=EVIL)
         assert response.status_code == 403 and "origin" in response.text
         response = victim.post(
@@ -655,10 +655,10 @@ def test_a_foreign_origin_stream_gets_one_close_event(open_client):
     first = refused.event()
     assert first["event"] == "close"
     assert json.loads(first["data"]) == {"code": 4003, "reason": "origin not allowed"}
-    assert refused.event() is None  # and nothing else: no session, no csrf
+    assert refused.event() is None  # and nothing else: no channel, no csrf
 
 
-def test_sse_posts_need_their_own_session_and_token(open_client, others):
+def test_sse_posts_need_their_own_channel_and_token(open_client, others):
     victim = open_client("sse")
     editor = Editor(victim).join()
     stranger = open_client("sse")
@@ -668,16 +668,16 @@ def test_sse_posts_need_their_own_session_and_token(open_client, others):
         ({"X-DJ-CSRF": ""}, 403),
         ({"X-DJ-CSRF": stranger.grant["csrf"]}, 403),
         ({"X-DJ-CSRF": victim.grant["csrf"] + "x"}, 403),
-        ({"X-DJ-Session": "no-such-session"}, 404),
-        ({"X-DJ-Session": None}, 404),
-        ({"X-DJ-Session": stranger.grant["session"]}, 403),  # the stranger's session, the victim's token
+        ({"X-DJ-Channel": "no-such-channel"}, 404),
+        ({"X-DJ-Channel": None}, 404),
+        ({"X-DJ-Channel": stranger.grant["channel"]}, 403),  # the stranger's channel, the victim's token
     )
     for headers, status in refusals:
         response = victim.post(click, **headers)
         assert response.status_code == status, (headers, response.status_code)
         assert response.text.strip()
     editor.probe()  # none of the refused clicks got through
-    assert_pong(stranger)  # nor did one land on the stranger's session
+    assert_pong(stranger)  # nor did one land on the stranger's channel
     assert_all_well(open_client, others)
 
 
@@ -721,18 +721,39 @@ def test_a_long_non_ascii_view_name_is_still_closed_4004(transport, open_client)
 
 
 def test_every_frame_of_a_big_post_is_answered(open_client):
+    most = constants.SSE_MAX_FRAMES_PER_POST
     client = open_client("sse")
-    client.send_many([frame("ping", ref=n) for n in range(300)], per_post=300)
-    assert [client.recv() for _ in range(300)] == [protocol.Pong(ref=n) for n in range(300)]
+    client.send_many([frame("ping", ref=n) for n in range(most)], per_post=most)
+    assert [client.recv() for _ in range(most)] == [protocol.Pong(ref=n) for n in range(most)]
+
+
+def test_a_post_of_too_many_frames_is_413_and_handles_none(open_client):
+    most = constants.SSE_MAX_FRAMES_PER_POST
+    client = open_client("sse")
+    response = client.post("\n".join(frame("ping", ref=n) for n in range(most + 1)))
+    assert response.status_code == 413 and str(most) in response.text
+    # None of its frames was handled: the next answer is to the next ping.
+    assert_pong(client)
+    with pytest.raises(queue.Empty):
+        client.event(timeout=0.5)
 
 
 def test_a_flood_in_one_post_is_told_why(open_client):
+    most = constants.SSE_MAX_FRAMES_PER_POST
     client = open_client("sse")
-    client.send_many([frame("ping", ref=n) for n in range(1100)], per_post=1100)
-    messages = client.recv_until_closed(limit=1200)
-    assert messages[-1].code == 4029
-    assert len(messages) >= 2, messages
-    assert_error(messages[-2], "rate_limited")
+    # The burst (1000 frames) in POSTs of fewer than the most, then a full POST that
+    # crosses it part way.
+    pings = [frame("ping", ref=n) for n in range(1000 + most)]
+    for start in range(0, 1000, 250):
+        assert client.post("\n".join(pings[start : start + 250])).status_code == 204
+    assert client.post("\n".join(pings[1000:])).status_code == 204
+    messages = client.recv_until_closed(limit=len(pings) + 5)
+    *pongs, error, closed = messages
+    assert closed.code == 4029
+    assert_error(error, "rate_limited")
+    # Nothing of the POST past the refusal was handled.
+    assert 1000 <= len(pongs) < len(pings)
+    assert pongs == [protocol.Pong(ref=n) for n in range(len(pongs))]
 
 
 @pytest.mark.parametrize(
@@ -766,6 +787,6 @@ def test_a_non_ascii_csrf_token_is_403(open_client):
         response = http.post(
             victim.url + constants.PATH_POST,
             content=frame("ping", ref=1),
-            headers={"X-DJ-Session": victim.grant["session"], "X-DJ-CSRF": b"\xe9t\xe9"},
+            headers={"X-DJ-Channel": victim.grant["channel"], "X-DJ-CSRF": b"\xe9t\xe9"},
         )
     assert response.status_code == 403

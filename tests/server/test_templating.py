@@ -78,6 +78,8 @@ def test_runtime_config_carries_backoff_heartbeat_and_tokens(wheels_dir):
         backoff=Backoff(min_ms=100, base_ms=200, max_ms=5000, max_attempts=4),
         heartbeat_interval_ms=1234,
         heartbeat_timeout_ms=567,
+        connect_timeout_ms=4321,
+        banner_delay_ms=250,
         public_url="https://live.example.com/",
         wheels_dir=wheels_dir,
     )
@@ -89,6 +91,8 @@ def test_runtime_config_carries_backoff_heartbeat_and_tokens(wheels_dir):
         "backoff": {"min_ms": 100, "base_ms": 200, "max_ms": 5000, "max_attempts": 4},
         "heartbeat_interval_ms": 1234,
         "heartbeat_timeout_ms": 567,
+        "connect_timeout_ms": 4321,
+        "banner_delay_ms": 250,
         "tokens": {"editor": "tok.en", "other": "t2"},
     }
 

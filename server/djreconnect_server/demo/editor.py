@@ -6,6 +6,7 @@ from djreconnect_server.views import HandlerError
 CATEGORIES = ("news", "guide", "opinion")
 VISIBILITIES = ("public", "unlisted", "private")
 TAGS = ("python", "web", "networking", "ux")
+RESTORE_CALLS_KEPT = 5
 
 
 def _choice(value, allowed, what):
@@ -31,7 +32,8 @@ class EditorView(LiveView):
         self.clicks = 0
         self.saves = 0
         self.saved = {}
-        self.restore_calls = []
+        self.restore_calls = []  # the last RESTORE_CALLS_KEPT calls, for the demo's panel
+        self.restore_count = 0
 
     def get_context(self):
         context = LiveView.get_context(self)
@@ -58,7 +60,8 @@ class EditorView(LiveView):
     def restore_editor(self, doc_id: str = "", cursor: str = "", **kwargs):
         self.doc_id = doc_id
         self.cursor = cursor
-        self.restore_calls.append({"doc_id": doc_id, "cursor": cursor})
+        self.restore_count += 1
+        self.restore_calls = (self.restore_calls + [{"doc_id": doc_id, "cursor": cursor}])[-RESTORE_CALLS_KEPT:]
 
     @event_handler()
     def set_published(self, value: bool = False, **kwargs):
