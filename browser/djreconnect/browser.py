@@ -14,6 +14,7 @@ from djreconnect.dom import (
     form_params,
     install_banner_css,
     recovery_snapshot,
+    remember_server_values,
     reset_unrecovered,
     restore_user_input,
     root_html,
@@ -246,6 +247,7 @@ class Runtime:
             if effect.mode != MOUNT_FIRST:
                 reset_unrecovered(element)
             self._run(self.client.recovered(self._now(), effect.view, recovery_snapshot(element)))
+            remember_server_values(element)
             self._mounted(element, effect.view, effect.mode)
         elif kind is effects.EventDone:
             self._enable(effect.view, effect.ref)

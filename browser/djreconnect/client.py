@@ -331,9 +331,11 @@ class Client:
             else:
                 requeued.append(event)
         self.queue = requeued + self.queue
-        events = [
-            [handler, params] for handler, params in recovery.recovery_events(snapshot, view.mode == MOUNT_REMOUNT)
-        ]
+        remount = view.mode == MOUNT_REMOUNT
+        resume = view.mode == MOUNT_RESUME
+        events = []
+        for handler, params in recovery.recovery_events(snapshot, remount, resume):
+            events.append([handler, params])
         if events:
             ref = self._ref()
             batch = PendingEvent(view_id, None, None, None, ref, True)

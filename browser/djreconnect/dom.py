@@ -45,11 +45,12 @@ class PageDom:
         return None if is_null(found) else found
 
     def set_attribute(self, node, name, value):
-        if self.mount and name == "value" and _keeps_own_value(node):
+        if name == "value" and _keeps_own_value(node):
             # A hidden field's value *is* its attribute: a remount must not overwrite
             # it. Remember the server's value for recovery to compare against.
             node.djServerValue = value
-            return
+            if self.mount:
+                return
         node.setAttribute(name, value)
         if self._syncs(node):
             if name == "value" and node.nodeName == "INPUT" and node.type not in ("checkbox", "radio"):
@@ -115,12 +116,20 @@ def _keeps_own_value(node):
 
 
 def _server_value(field):
-    """The value the last mount's render gave a hidden field (see PageDom), once."""
+    """The value the server last rendered into a hidden field that the page writes (its
+    attribute moves with the page's writes, so it is remembered apart)."""
     value = getattr(field, "djServerValue", None)
-    if is_null(value):
-        return field.defaultValue
-    js.Reflect.deleteProperty(field, "djServerValue")
-    return value
+    return field.defaultValue if is_null(value) else value
+
+
+def remember_server_values(view_element):
+    """After a view's recovery the server has what its hidden fields hold: remember it,
+    so that a later resume can tell what the page wrote while away."""
+    fields = view_element.querySelectorAll("input[type=hidden]")
+    for index in range(fields.length):
+        field = fields.item(index)
+        if _takes_part_in_recovery(field):
+            field.djServerValue = field.value
 
 
 def _live_state(field, kind):

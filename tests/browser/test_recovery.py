@@ -31,7 +31,8 @@ RECOVERED = ("title", "body", "cursor", "published", "category", "visibility", "
 
 @pytest.fixture(scope="module")
 def server_flags():
-    return ["--backoff-min-ms", "100", "--backoff-base-ms", "200", "--backoff-max-ms", "600"]
+    # Many attempts: a restarted server may take seconds to answer on a loaded machine.
+    return ["--backoff-min-ms", "100", "--backoff-base-ms", "200", "--backoff-max-ms", "600", "--max-attempts", "40"]
 
 
 class Outage:

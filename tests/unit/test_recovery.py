@@ -723,3 +723,22 @@ def test_form_recovery_sends_exactly_the_differing_recoverable_fields_in_order(r
     expected = _expected_form_recovery(snapshot)
     assert remount[: len(expected)] == expected
     assert len(remount) == len(expected) + (1 if with_box else 0)
+
+
+def test_after_a_resume_fields_of_auto_recover_containers_are_compared_like_any_other():
+    container = {
+        "tag": "DIV", "name": "", "input": None, "change": None, "params": {"doc_id": "d1"},
+        "disabled": False, "no_recover": False, "container": None, "auto": "restore", "index": 1,
+    }  # fmt: skip
+    cursor = {
+        "tag": "INPUT", "type": "hidden", "name": "cursor", "input": None, "change": "sync_cursor",
+        "params": {}, "disabled": False, "no_recover": False, "container": 1, "value": "17", "default": "",
+    }  # fmt: skip
+    snapshot = [container, cursor]
+    # Resumed: no handler runs (nothing was lost); the field the page wrote goes by form recovery.
+    assert recovery_events(snapshot, False, True) == [("sync_cursor", {"value": "17"})]
+    # Remounted: the container's handler restores it, once.
+    assert recovery_events(snapshot, True, False) == [("restore", {"doc_id": "d1", "cursor": "17"})]
+    # Unchanged since the server's last render: nothing either way.
+    same = dict(cursor, value="")
+    assert recovery_events([container, same], False, True) == []
