@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
 from djreconnect_server.live import LiveConnection
+from djreconnect_server.pubsub import PubSub
 from djreconnect_server.sessions import SessionRegistry
 from djreconnect_server.signing import MountSigner
 from djreconnect_server.sse import HEADER_CHANNEL, HEADER_CSRF, SSEHub, refused_stream
@@ -46,6 +47,9 @@ class DJReconnect:
         self.views = {}
         limits = StoreLimits(settings.session_retention_s, settings.max_retained_sessions, settings.max_retained_bytes)
         self.sessions = SessionRegistry(open_store(settings.store, self.build_view, limits))
+        self.hub = PubSub(self.sessions, self._render_pushed)
+        self.sessions.on_restore = self.hub.restore
+        self.sessions.store.on_drop = self.hub.forget_session
         self.app = app if app is not None else FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
         self.app.router.on_shutdown.append(self.sessions.close)
         prefix = settings.prefix
@@ -83,6 +87,19 @@ class DJReconnect:
             raise ValueError("two views are named %r" % (view_cls.view_name,))
         self.views[view_cls.view_name] = (view_cls, public or (known is not None and known[1]))
         return view_cls
+
+    # --- server push ---------------------------------------------------------------
+
+    def broadcast(self, topic, message):
+        """Push ``message`` to every view subscribed to ``topic`` (their ``handle_info``),
+        connected or away; returns how many. Call it from code on the server's event loop:
+        a handler, a route, a background task."""
+        return self.hub.broadcast(topic, message)
+
+    async def _render_pushed(self, session, view_id):
+        connection = session.connection
+        if connection is not None:
+            await connection.render_pushed(view_id)
 
     def build_view(self, name, state):
         """A view object of the registered view ``name`` with ``state`` (a session a
@@ -139,14 +156,20 @@ class DJReconnect:
             await websocket.close(constants.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             return
         live = self._live_connection(websocket)
+        out = _Outbox(self.settings.max_stream_buffer_bytes)
         closing = []
 
         def kick(code, reason):
-            # Another connection took the session: close this one from outside its loop.
+            # Close this connection from outside its loop (another connection took its
+            # session, or its page stopped reading).
             if not closing:
                 closing.append(asyncio.ensure_future(_close(websocket, code, reason)))
 
+        out.overflow = lambda: kick(constants.CLOSE_TRY_AGAIN_LATER, "the page is not reading")
         live.kick = kick
+        live.emit = out.put
+        live.wait_drained = out.drained.wait
+        writer = asyncio.ensure_future(out.write(websocket))
         try:
             while True:
                 try:
@@ -158,21 +181,25 @@ class DJReconnect:
                 if message["type"] == "websocket.disconnect":
                     return
                 text = message.get("text")
-                frames = await (live.handle(text) if text is not None else live.handle_binary())
+                for frame in await (live.handle(text) if text is not None else live.handle_binary()):
+                    out.put(frame)
                 if closing:
                     return
-                for frame in frames:
-                    await websocket.send_text(frame)
                 if live.close_code is not None:
+                    await out.flush()
                     await _close(websocket, live.close_code, live.close_reason)
                     return
         except (WebSocketDisconnect, RuntimeError):
             return  # closed under us (a kick, or the peer)
         finally:
+            writer.cancel()
+            out.drained.set()  # nothing waits for a socket that is gone
             await live.detach()
 
     def _live_connection(self, connection):
-        return LiveConnection(self.views, self.templates, self.signer, self.settings, connection, self.sessions)
+        return LiveConnection(
+            self.views, self.templates, self.signer, self.settings, connection, self.sessions, self.hub
+        )
 
     # --- Server-Sent Events ---------------------------------------------------------
 
@@ -222,3 +249,42 @@ async def _close(websocket, code, reason):
         await websocket.close(code, reason)
     except RuntimeError:
         pass  # already closed
+
+
+class _Outbox:
+    """A WebSocket's frames on their way out, in order, within ``max_bytes`` (past it,
+    ``overflow`` is called: the page is not reading)."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.frames = asyncio.Queue()
+        self.bytes = 0
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.overflow = None
+
+    def put(self, frame):
+        if self.bytes + len(frame) > self.max_bytes:
+            if self.overflow is not None:
+                self.overflow()
+            return
+        self.bytes += len(frame)
+        self.drained.clear()
+        self.frames.put_nowait(frame)
+
+    async def write(self, websocket):
+        try:
+            while True:
+                frame = await self.frames.get()
+                await websocket.send_text(frame)
+                self.bytes -= len(frame)
+                if self.frames.empty():
+                    self.drained.set()
+        except (WebSocketDisconnect, RuntimeError):
+            return
+
+    async def flush(self, timeout_s=5):
+        try:
+            await asyncio.wait_for(self.drained.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            pass

@@ -54,9 +54,7 @@ def build_parser():
         default=constants.DEFAULT_SESSION_RETENTION_S,
         help="how long a session outlives its connection",
     )
-    demo.add_argument(
-        "--max-retained-sessions", type=_positive, default=constants.DEFAULT_MAX_RETAINED_SESSIONS
-    )
+    demo.add_argument("--max-retained-sessions", type=_positive, default=constants.DEFAULT_MAX_RETAINED_SESSIONS)
     demo.add_argument(
         "--allow-origin",
         action="append",

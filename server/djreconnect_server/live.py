@@ -22,7 +22,8 @@ from djreconnect.patch import OP_HTML
 
 from djreconnect_server.diff import diff, parse_fragment, parse_render
 from djreconnect_server.pagehtml import PageHTMLRefused, check_page_html
-from djreconnect_server.sessions import EventRecord, SessionRegistry, ViewState, event_digest
+from djreconnect_server.pubsub import ViewHandle
+from djreconnect_server.sessions import EventRecord, SessionRegistry, StateError, ViewState, event_digest
 from djreconnect_server.stores import MemoryStore
 from djreconnect_server.views import HandlerError
 
@@ -110,7 +111,7 @@ class LiveConnection:
     another connection resumes this one's session.
     """
 
-    def __init__(self, registry, templates, signer, settings, request, sessions=None):
+    def __init__(self, registry, templates, signer, settings, request, sessions=None, hub=None):
         self.registry = registry
         self.templates = templates
         self.signer = signer
@@ -124,6 +125,13 @@ class LiveConnection:
         self.close_code = None
         self.close_reason = ""
         self.kick = None
+        self.hub = hub
+        # The transport's ordered way out: frames rendered under the session's lock are
+        # handed to ``emit`` there, so that pushes and replies leave in render order.
+        # Without a transport (tests), they collect in ``pushed``.
+        self.emit = None
+        self.pushed = []
+        self.wait_drained = None  # async: until the transport has sent what it holds
 
     @property
     def views(self):
@@ -218,14 +226,54 @@ class LiveConnection:
             if isinstance(message, protocol.Join):
                 frames = [await self._join(message)]
             elif isinstance(message, protocol.Leave):
-                session.views.pop(message.view, None)
+                self._forget_view(message.view)
                 return []
             elif isinstance(message, protocol.Batch):
                 frames = await self._dispatch(message.ref, message.view, message.events, batch=True)
             else:
                 frames = await self._dispatch(message.ref, message.view, [[message.handler, message.params]])
-            await self.sessions.save(session)
+            try:
+                await self.sessions.save(session)
+            except StateError as error:
+                log.error("%s", error)
+                frames.append(self._error(None, None, "state_not_storable", str(error)))
+            if self.emit is not None:
+                for frame in frames:
+                    self.emit(frame)
+                return []
         return frames
+
+    def _forget_view(self, view_id):
+        state = self.session.views.pop(view_id, None)
+        if state is not None and self.hub is not None:
+            self.hub.forget_view(self.session.id, view_id, state.view_topics())
+
+    def _bind(self, view, view_id):
+        """Give a view its way to the hub (subscriptions, timers, broadcasts)."""
+        if self.hub is not None:
+            view._djreconnect_handle = ViewHandle(self.hub, self.session.id, view_id)
+
+    async def render_pushed(self, view_id):
+        """Render a view that pushes changed, once the transport has sent what it had
+        (so a slow page gets one render of the newest state, not a backlog)."""
+        if self.wait_drained is not None:
+            await self.wait_drained()
+        session = self.session
+        if session is None:
+            return
+        async with session.lock:
+            state = session.views.get(view_id)
+            if self.session is not session or state is None or not state.dirty:
+                return
+            try:
+                html, ops = await self._render_checked(state)
+            except Exception:
+                log.exception("rendering %s after a push failed", type(state.view).__name__)
+                return
+            state.advance(html)
+            await self.sessions.save(session)
+            frame = protocol.encode(protocol.Reply(ref=None, view=view_id, ops=ops, version=state.version))
+            (self.emit or self.pushed.append)(frame)
 
     # --- sessions ----------------------------------------------------------------------
 
@@ -241,6 +289,8 @@ class LiveConnection:
             session = self.sessions.new(self)
         self.session = session
         self.resumable = set(session.views) if resumed else set()
+        for view_id, state in session.views.items():
+            self._bind(state.view, view_id)
         reason = "" if resumed else (protocol.SESSION_UNKNOWN if hello.session else protocol.SESSION_NEW)
         secret = session.rotate_secret()
         async with session.lock:
@@ -269,6 +319,12 @@ class LiveConnection:
         state = views.get(join.view)
         if join.view in self.resumable and state is not None and state.name == join.name:
             self.resumable.discard(join.view)
+            if state.dirty:  # pushed to while the page was away
+                try:
+                    html, _ = await self._render_checked(state)
+                    state.advance(html)
+                except Exception:
+                    log.exception("rendering %s for a resume failed", type(state.view).__name__)
             ops = await self._page_patch(state, join.version, join.html)
             return protocol.encode(
                 protocol.Rendered(ref=join.ref, view=join.view, ops=ops, version=state.version, resumed=True)
@@ -277,8 +333,11 @@ class LiveConnection:
         if join.view not in views and len(views) >= self.settings.max_views:
             message = "more than %d views on one connection" % self.settings.max_views
             return self._refuse_join(join, "too_many_views", constants.CLOSE_BAD_FRAME, message)
+        if state is not None:
+            self._forget_view(join.view)  # mounted afresh: the old view's pushes end
         try:
             view = view_cls()
+            self._bind(view, join.view)
             view.mount(self.request, **params)
             state = ViewState(join.name, view)
             html, _ = await self._render_checked(state)

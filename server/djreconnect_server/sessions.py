@@ -28,6 +28,7 @@ after (2) loses nothing with a persistent store, since the save precedes the rep
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import hmac
 import json
@@ -120,11 +121,18 @@ class ViewState:
         self.html = html
         self.version = version
         self.previous = previous  # (version, html) of the render before, or None
+        self.dirty = False  # pushed to since the last render
+
+    def view_topics(self):
+        """The topics the view subscribes to."""
+        return sorted(getattr(self.view, "_djreconnect_topics", ()))
 
     def advance(self, html):
         """Record a new render; returns whether it differs from the last one."""
         if html == self.html:
+            self.dirty = False
             return False
+        self.dirty = False
         if self.html is not None:
             self.previous = (self.version, self.html)
         self.html = html
@@ -204,6 +212,8 @@ class Session:
                 "html": state.html,
                 "version": state.version,
                 "previous": list(state.previous) if state.previous is not None else None,
+                "topics": state.view_topics(),
+                "dirty": state.dirty,
             }
         return {
             "format": FORMAT_VERSION,
@@ -227,9 +237,12 @@ class Session:
             if view is None:
                 continue
             previous = stored.get("previous")
-            session.views[view_id] = ViewState(
+            state = ViewState(
                 stored["name"], view, stored["html"], stored["version"], tuple(previous) if previous else None
             )
+            state.dirty = bool(stored.get("dirty"))
+            view._djreconnect_topics = set(stored.get("topics") or ())
+            session.views[view_id] = state
         session.record = EventRecord.from_list(data["record"], data.get("forgotten_up_to", 0), record_limit)
         return session
 
@@ -244,6 +257,39 @@ class SessionRegistry:
         self.store = store
         self.record_limit = record_limit
         self.attached = {}  # session id -> Session
+        self.on_restore = None  # called with a session a store gave back
+        self._loading = {}  # session id -> asyncio.Lock while a stored copy is in use
+
+    @contextlib.asynccontextmanager
+    async def _stored(self, session_id):
+        """One user at a time of a session the store holds (a resume, a push)."""
+        lock = self._loading.get(session_id)
+        if lock is None:
+            lock = self._loading[session_id] = asyncio.Lock()
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._loading.get(session_id) is lock:
+                del self._loading[session_id]
+
+    @contextlib.asynccontextmanager
+    async def borrow(self, session_id):
+        """The session ``session_id`` under its lock, wherever it is (attached here, or
+        kept by the store, written back after), or None when it is gone. For pushes."""
+        session = self.attached.get(session_id)
+        if session is not None:
+            async with session.lock:
+                yield session
+            return
+        async with self._stored(session_id):
+            session = await self.store.peek(session_id)
+            if session is None:
+                yield None
+                return
+            async with session.lock:
+                yield session
+                await self.store.update(session)
 
     def new(self, connection):
         session = Session(record_limit=self.record_limit)
@@ -264,10 +310,13 @@ class SessionRegistry:
                     previous.lose_session()
             self._attach(session, connection)
             return session
-        session = await self.store.take(session_id, secret)
+        async with self._stored(session_id):
+            session = await self.store.take(session_id, secret)
         if session is None:
             return None
         self._attach(session, connection)
+        if self.on_restore is not None:
+            self.on_restore(session)
         return session
 
     def _attach(self, session, connection):

@@ -47,6 +47,8 @@ class Channel:
         self.waiting_bytes = 0
         self.next_id = 1
         self.wakeup = asyncio.Event()
+        self.drained = asyncio.Event()  # set while nothing waits for the stream
+        self.drained.set()
         self.posting = False
         self.last_post = time.monotonic()
         self.refusal = None  # (code, reason) once the channel is to close
@@ -62,10 +64,12 @@ class Channel:
         self.waiting.append((self.next_id, frame))
         self.waiting_bytes += size
         self.next_id += 1
+        self.drained.clear()
         self.wakeup.set()
 
     def take(self):
         frames, self.waiting, self.waiting_bytes = self.waiting, collections.deque(), 0
+        self.drained.set()
         return frames
 
     def refuse(self, code, reason):
@@ -94,6 +98,8 @@ class SSEHub:
         live = self.new_live(request)
         channel = Channel(live, self.settings.max_stream_buffer_bytes)
         live.kick = channel.refuse
+        live.emit = channel.push
+        live.wait_drained = channel.drained.wait
         self.channels[channel.id] = channel
         return EventSourceResponse(
             self._events(channel),
@@ -127,6 +133,7 @@ class SSEHub:
     def _end(self, channel):
         """The stream is over: forget the channel; its session waits for the page."""
         channel.ended = True
+        channel.drained.set()  # nothing waits for a stream that is gone
         if channel.refusal is None:
             channel.refusal = (constants.CLOSE_ABNORMAL, "stream ended")
         self.channels.pop(channel.id, None)

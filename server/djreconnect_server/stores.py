@@ -12,7 +12,12 @@ used go first. The interface (all coroutines):
     keep(session)                 the session's connection ended: retain it
     take(session_id, secret)      the retained session, if ``secret`` is its secret, else None
     save(session)                 write an attached session through (persistent stores)
+    peek(session_id)              the retained session, to apply a push to (no secret)
+    update(session)               write back what ``peek`` gave, still retained
     close()
+
+``on_drop``, when set, is called with each session a store forgets before it is taken
+back (expired or evicted), so its subscriptions and timers end with it.
 """
 
 import collections
@@ -56,6 +61,7 @@ class MemoryStore:
         self.retained = collections.OrderedDict()  # id -> (session, kept at, bytes)
         self.bytes = 0
         self.evicted = 0  # sessions dropped for a bound before their retention ended
+        self.on_drop = None
 
     def __len__(self):
         return len(self.retained)
@@ -78,6 +84,19 @@ class MemoryStore:
     async def save(self, session):
         """Nothing to write: an attached session lives in this process."""
 
+    async def peek(self, session_id):
+        self._expire()
+        entry = self.retained.get(session_id)
+        return None if entry is None else entry[0]
+
+    async def update(self, session):
+        entry = self.retained.get(session.id)
+        if entry is not None and entry[0] is session:
+            size = session.size()
+            self.bytes += size - entry[2]
+            self.retained[session.id] = (session, entry[1], size)
+            self._bound()
+
     async def close(self):
         self.retained.clear()
         self.bytes = 0
@@ -87,19 +106,25 @@ class MemoryStore:
         if entry is not None:
             self.bytes -= entry[2]
 
+    def _drop(self, session_id):
+        entry = self.retained.get(session_id)
+        self._forget(session_id)
+        if entry is not None and self.on_drop is not None:
+            self.on_drop(entry[0])
+
     def _expire(self):
         deadline = self.clock() - self.limits.retention_s
         while self.retained:
             session_id, (session, kept_at, size) = next(iter(self.retained.items()))
             if kept_at > deadline:
                 break
-            self._forget(session_id)
+            self._drop(session_id)
 
     def _bound(self):
         self._expire()
         limits = self.limits
         while self.retained and (len(self.retained) > limits.max_sessions or self.bytes > limits.max_bytes):
-            self._forget(next(iter(self.retained)))
+            self._drop(next(iter(self.retained)))
             self.evicted += 1
 
 
@@ -127,6 +152,7 @@ class SQLiteStore:
         )
         self.db.execute("CREATE INDEX IF NOT EXISTS djreconnect_sessions_expires ON djreconnect_sessions (expires)")
         self.evicted = 0
+        self.on_drop = None  # expired rows just go: their pushes find nothing
 
     def __len__(self):
         return self.db.execute("SELECT COUNT(*) FROM djreconnect_sessions WHERE attached = 0").fetchone()[0]
@@ -167,6 +193,20 @@ class SQLiteStore:
             return None
         self.db.execute("UPDATE djreconnect_sessions SET attached = 1 WHERE id = ?", (session_id,))
         return session
+
+    async def peek(self, session_id):
+        row = self.db.execute(
+            "SELECT data FROM djreconnect_sessions WHERE id = ? AND attached = 0 AND expires > ?",
+            (session_id, self.clock()),
+        ).fetchone()
+        return None if row is None else Session.from_dict(json.loads(row[0]), self.build_view)
+
+    async def update(self, session):
+        data = json.dumps(session.to_dict(), separators=(",", ":"))
+        self.db.execute(
+            "UPDATE djreconnect_sessions SET data = ?, bytes = ? WHERE id = ? AND attached = 0",
+            (data, len(data), session.id),
+        )
 
     async def close(self):
         self.db.close()

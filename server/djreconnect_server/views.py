@@ -110,6 +110,44 @@ class LiveView:
         context["view"] = self
         return context
 
+    # --- server push -------------------------------------------------------------
+
+    def subscribe(self, topic):
+        """Receive what is broadcast to ``topic`` in ``handle_info`` (until unsubscribed,
+        or the session ends). Allowed in ``mount``."""
+        if not isinstance(topic, str) or not topic:
+            raise ValueError("a topic is a non-empty string, not %r" % (topic,))
+        topics = self.__dict__.setdefault("_djreconnect_topics", set())
+        topics.add(topic)
+        handle = self.__dict__.get("_djreconnect_handle")
+        if handle is not None:
+            handle.hub.subscribe(topic, handle.session_id, handle.view_id)
+
+    def unsubscribe(self, topic):
+        self.__dict__.get("_djreconnect_topics", set()).discard(topic)
+        handle = self.__dict__.get("_djreconnect_handle")
+        if handle is not None:
+            handle.hub.unsubscribe(topic, handle.session_id, handle.view_id)
+
+    def send_after(self, delay_ms, message):
+        """Call ``handle_info(message)`` on this view in ``delay_ms`` milliseconds (once),
+        connected or not; nothing if its session has ended by then."""
+        handle = self.__dict__.get("_djreconnect_handle")
+        if handle is None:
+            raise RuntimeError("send_after needs a live view (it is not mounted over a connection)")
+        return handle.hub.send_after(handle.session_id, handle.view_id, delay_ms, message)
+
+    def broadcast(self, topic, message):
+        """``broadcast(topic, message)`` of the backend this view lives in."""
+        handle = self.__dict__.get("_djreconnect_handle")
+        if handle is None:
+            return 0
+        return handle.hub.broadcast(topic, message)
+
+    def handle_info(self, message):
+        """A message pushed to this view (a broadcast to one of its topics, or its own
+        ``send_after``). Change state here; the page follows. May be ``async``."""
+
     def state(self):
         """The view's public attributes (its state), as a new dict."""
         return {key: value for key, value in vars(self).items() if not key.startswith("_")}
