@@ -20,6 +20,9 @@ ATTR_DATA_PREFIX = "data-"
 # holds the element's original text.
 ATTR_DISABLED_TEXT = "dj-disabled-text"
 
+# Node.nodeType of an element (the DOM's own number).
+DOM_ELEMENT_NODE = 1
+
 # --- <body> state ---------------------------------------------------------
 CLASS_CONNECTED = "dj-connected"
 CLASS_DISCONNECTED = "dj-disconnected"

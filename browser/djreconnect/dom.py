@@ -80,12 +80,37 @@ class PageDom:
             doomed.setEnd(node, start + count)
             doomed.deleteContents()
         if html:
-            template = self.document.createElement("template")
-            template.innerHTML = html
-            before = node.childNodes.item(start)
-            node.insertBefore(template.content, None if is_null(before) else before)
+            self._insert_html(node, start, html)
         if node.nodeName == "TEXTAREA" and self._syncs(node):
             node.value = node.defaultValue
+
+    def _insert_html(self, node, start, html):
+        """Parse ``html`` in the context of ``node`` and insert it before child ``start``.
+
+        ``insertAdjacentHTML`` parses in the context of the element whose children it
+        adds to: in its namespace (``<circle>`` in an ``<svg>`` is SVG, and the text of an
+        SVG ``<style>`` is text, never markup) and by what its name implies (``<tr>`` in a
+        ``<tbody>``), as the page's parser placed the nodes the server's paths count. Like
+        ``innerHTML`` it leaves scripts inert. Anchored on ``node`` or on an element
+        neighbour; between two texts, on a marker element that goes again at once.
+        """
+        children = node.childNodes
+        before = children.item(start)
+        if is_null(before):
+            node.insertAdjacentHTML("beforeend", html)
+        elif before.nodeType == constants.DOM_ELEMENT_NODE:
+            before.insertAdjacentHTML("beforebegin", html)
+        elif start == 0:
+            node.insertAdjacentHTML("afterbegin", html)
+        else:
+            after = children.item(start - 1)
+            if after.nodeType == constants.DOM_ELEMENT_NODE:
+                after.insertAdjacentHTML("afterend", html)
+            else:
+                marker = self.document.createElement("template")
+                node.insertBefore(marker, before)
+                marker.insertAdjacentHTML("beforebegin", html)
+                marker.remove()
 
 
 def _keeps_own_value(node):
