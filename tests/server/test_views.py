@@ -228,19 +228,6 @@ def test_state_and_context():
     assert '"count": 0' in view.state_json()
 
 
-def test_editor_handlers_validate_choices():
-    view = mounted(EditorView)
-    run(view.handle_event("set_category", {"value": "guide"}))
-    assert view.category == "guide"
-    with pytest.raises(HandlerError) as info:
-        run(view.handle_event("set_category", {"value": "gossip"}))
-    assert info.value.code == "bad_params"
-    assert view.category == "guide"
-    with pytest.raises(HandlerError):
-        run(view.handle_event("set_tags", {"value": ["python", "cobol"]}))
-    assert view.tags == []
-
-
 # --- params converted and validated from annotations ---------------------------------
 
 
