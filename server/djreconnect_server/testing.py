@@ -80,7 +80,8 @@ _loop_lock = threading.Lock()
 
 
 def _on_server(coroutine):
-    """Run ``coroutine`` on the server loop (a daemon thread) and return its result."""
+    """Run ``coroutine`` on the server loop (a daemon thread) and return its result.
+    Everything server-side runs here: frames, handlers, and what is published to pages."""
     global _loop
     with _loop_lock:
         if _loop is None:
