@@ -27,7 +27,7 @@ class DemoServer:
         self.url = "http://127.0.0.1:%d" % self.port
 
     def command(self):
-        """The process's command line; a subclass serves another app the same way."""
+        """The command line that serves the app on ``self.port`` (a subclass serves another app)."""
         return [sys.executable, "-m", "djreconnect_server.cli", "demo", "--port", str(self.port), *self.flags]
 
     def start(self):

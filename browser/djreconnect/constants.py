@@ -91,3 +91,16 @@ DEFAULT_CONNECT_TIMEOUT_MS = 10000
 DEFAULT_OFFLINE_QUEUE_LIMIT = 50
 # Largest inbound frame the server accepts.
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
+
+# --- the reconnection banner's words ----------------------------------------
+# Placeholders: {attempt} and {max} in every text, {reason} in the failed one and
+# its button. Filled in by djreconnect.banner, never by str.format.
+DEFAULT_BANNER_RECONNECTING = "Reconnecting... (attempt {attempt} of {max})"
+DEFAULT_BANNER_FAILED = "Connection lost: {reason}."
+DEFAULT_BANNER_RETRY = "Try again"
+# Their keys in the runtime's config (and the Settings arguments of the same names).
+CONFIG_BANNER_RECONNECTING = "banner_reconnecting"
+CONFIG_BANNER_FAILED = "banner_failed"
+CONFIG_BANNER_RETRY = "banner_retry"
+# Longest banner text accepted, in characters.
+MAX_BANNER_TEXT = 500
