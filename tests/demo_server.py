@@ -26,16 +26,12 @@ class DemoServer:
         self.process = None
         self.url = "http://127.0.0.1:%d" % self.port
 
+    def command(self):
+        """The command line that serves the app on ``self.port`` (a subclass serves another app)."""
+        return [sys.executable, "-m", "djreconnect_server.cli", "demo", "--port", str(self.port), *self.flags]
+
     def start(self):
-        command = [
-            sys.executable,
-            "-m",
-            "djreconnect_server.cli",
-            "demo",
-            "--port",
-            str(self.port),
-            *self.flags,
-        ]
+        command = self.command()
         self.process = subprocess.Popen(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

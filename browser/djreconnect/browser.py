@@ -6,8 +6,9 @@ effects into DOM and transport calls. The only module (with its helpers
 import json
 
 from djreconnect import __version__, constants, effects
+from djreconnect.banner import BannerTexts
 from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT, MOUNT_FIRST, Client
-from djreconnect.connection import TIMERS, Settings
+from djreconnect.connection import FAILED, RECONNECTING, TIMERS, Settings
 from djreconnect.dom import (
     PageDom,
     describe,
@@ -20,6 +21,8 @@ from djreconnect.dom import (
     root_html,
     save_user_input,
     show_status,
+    show_submitted,
+    submitted_fields,
     value_params,
     view_root,
 )
@@ -50,6 +53,12 @@ def settings_from_config(config):
     return Settings.from_dict(config)
 
 
+def banner_from_config(config):
+    """The banner's words the config sets (``banner_reconnecting``, ``banner_failed``,
+    ``banner_retry``), the defaults for those it does not; ValueError for a bad one."""
+    return BannerTexts.from_config(config)
+
+
 class Runtime:
     """One page's runtime. ``start()`` binds it; ``stop()`` unbinds everything."""
 
@@ -69,7 +78,11 @@ class Runtime:
         self.fallback = config.get("fallback", True)
         self.websocket_worked = False
         self.leaving = False  # the page is being navigated away from: show no drop
-        self.client = Client(settings_from_config(config), random=js.Math.random)
+        settings = settings_from_config(config)
+        self.client = Client(settings, random=js.Math.random)
+        self.banner = banner_from_config(config)
+        self.max_attempts = settings.backoff.max_attempts
+        self.attempts_made = 0  # the last reconnection attempt shown, for the failed banner
         self.owner = ProxyOwner()  # listeners and timers of the page's lifetime
         self.listeners = []  # (target, event name, proxy)
         self.transport = None
@@ -77,6 +90,9 @@ class Runtime:
         self.timer_callbacks = {}
         self.view_elements = {}
         self.disabled = {}  # (view id, ref) -> elements waiting for their reply
+        # (view id, ref) -> a submitted form's fields as sent, until the reply (or the event
+        # is abandoned): as many as events in flight or queued, which the client bounds.
+        self.submitted = {}
         self.api = None
 
     # --- binding ----------------------------------------------------------------
@@ -208,12 +224,18 @@ class Runtime:
                     params = event_params(record)
                     recoverable = covers(record)
                 disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
-            self._push(view.djViewId, kind, element.getAttribute(attribute), params, disable, recoverable)
+            form = element if kind == KIND_SUBMIT else None
+            self._push(view.djViewId, kind, element.getAttribute(attribute), params, disable, recoverable, form)
 
         return handle
 
-    def _push(self, view_id, kind, handler, params, disable, recoverable=False):
+    def _push(self, view_id, kind, handler, params, disable, recoverable=False, form=None):
+        """Send (or queue) an event. ``recoverable``: an input or change of a field recovery
+        covers; ``form``: the form of a submit, whose fields follow the server's render when
+        the reply comes."""
         ref = self.client.reserve_ref()
+        if form is not None:
+            self.submitted[(view_id, ref)] = submitted_fields(form)
         if disable:
             for element in disable:
                 element.setAttribute(constants.ATTR_DISABLED_TEXT, element.textContent)
@@ -263,9 +285,19 @@ class Runtime:
             self._close_transport()
         elif kind is effects.ShowStatus:
             if not self.leaving:
-                show_status(self.document, effect.state, effect.attempt, effect.max_attempts, effect.reason)
+                self._show_status(effect)
         elif kind is effects.ReportError:
             self._report(effect.view, effect.code, effect.message)
+
+    def _show_status(self, effect):
+        attempt, max_attempts = effect.attempt, effect.max_attempts
+        if effect.state == RECONNECTING:
+            self.attempts_made = attempt
+        elif effect.state == FAILED:
+            attempt, max_attempts = self.attempts_made, self.max_attempts
+        else:
+            self.attempts_made = 0
+        show_status(self.document, effect.state, attempt, max_attempts, effect.reason, self.banner)
 
     def _new_transport(self, generation):
         if self.transport_kind == constants.TRANSPORT_SSE:
@@ -330,8 +362,13 @@ class Runtime:
             self._report(effect.view, "bad_patch", str(error))
         if saved:
             restore_user_input(root, saved)
+        if effect.ref is not None and not effect.mount:
+            submitted = self.submitted.pop((effect.view, effect.ref), None)
+            if submitted:
+                show_submitted(submitted)
 
     def _enable(self, view_id, ref):
+        self.submitted.pop((view_id, ref), None)  # answered, refused or abandoned
         for element in self.disabled.pop((view_id, ref), ()):
             if element.hasAttribute(constants.ATTR_DISABLED_TEXT):
                 element.textContent = element.getAttribute(constants.ATTR_DISABLED_TEXT)

@@ -20,6 +20,9 @@ ATTR_DATA_PREFIX = "data-"
 # holds the element's original text.
 ATTR_DISABLED_TEXT = "dj-disabled-text"
 
+# Node.nodeType of an element (the DOM's own number).
+DOM_ELEMENT_NODE = 1
+
 # --- <body> state ---------------------------------------------------------
 CLASS_CONNECTED = "dj-connected"
 CLASS_DISCONNECTED = "dj-disconnected"
@@ -112,3 +115,16 @@ DEFAULT_MAX_RETAINED_BYTES = 256 << 20
 DEFAULT_EVENT_RECORD_SIZE = 256
 # Where sessions are kept: "memory", "sqlite:///PATH".
 DEFAULT_STORE = "memory"
+
+# --- the reconnection banner's words ----------------------------------------
+# Placeholders: {attempt} and {max} in every text, {reason} in the failed one and
+# its button. Filled in by djreconnect.banner, never by str.format.
+DEFAULT_BANNER_RECONNECTING = "Reconnecting... (attempt {attempt} of {max})"
+DEFAULT_BANNER_FAILED = "Connection lost: {reason}."
+DEFAULT_BANNER_RETRY = "Try again"
+# Their keys in the runtime's config (and the Settings arguments of the same names).
+CONFIG_BANNER_RECONNECTING = "banner_reconnecting"
+CONFIG_BANNER_FAILED = "banner_failed"
+CONFIG_BANNER_RETRY = "banner_retry"
+# Longest banner text accepted, in characters.
+MAX_BANNER_TEXT = 500

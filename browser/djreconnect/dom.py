@@ -4,6 +4,7 @@ Stateless functions over the page; the few DOM calls each makes are the point.
 """
 
 from djreconnect import constants, recovery
+from djreconnect.banner import BannerTexts
 from djreconnect.connection import CONNECTED, FAILED, RECONNECTING
 from djreconnect.jsbridge import is_null, js
 
@@ -81,12 +82,37 @@ class PageDom:
             doomed.setEnd(node, start + count)
             doomed.deleteContents()
         if html:
-            template = self.document.createElement("template")
-            template.innerHTML = html
-            before = node.childNodes.item(start)
-            node.insertBefore(template.content, None if is_null(before) else before)
+            self._insert_html(node, start, html)
         if node.nodeName == "TEXTAREA" and self._syncs(node):
             node.value = node.defaultValue
+
+    def _insert_html(self, node, start, html):
+        """Parse ``html`` in the context of ``node`` and insert it before child ``start``.
+
+        ``insertAdjacentHTML`` parses in the context of the element whose children it
+        adds to: in its namespace (``<circle>`` in an ``<svg>`` is SVG, and the text of an
+        SVG ``<style>`` is text, never markup) and by what its name implies (``<tr>`` in a
+        ``<tbody>``), as the page's parser placed the nodes the server's paths count. Like
+        ``innerHTML`` it leaves scripts inert. Anchored on ``node`` or on an element
+        neighbour; between two texts, on a marker element that goes again at once.
+        """
+        children = node.childNodes
+        before = children.item(start)
+        if is_null(before):
+            node.insertAdjacentHTML("beforeend", html)
+        elif before.nodeType == constants.DOM_ELEMENT_NODE:
+            before.insertAdjacentHTML("beforebegin", html)
+        elif start == 0:
+            node.insertAdjacentHTML("afterbegin", html)
+        else:
+            after = children.item(start - 1)
+            if after.nodeType == constants.DOM_ELEMENT_NODE:
+                after.insertAdjacentHTML("afterend", html)
+            else:
+                marker = self.document.createElement("template")
+                node.insertBefore(marker, before)
+                marker.insertAdjacentHTML("beforebegin", html)
+                marker.remove()
 
 
     def replace_children(self, node, html):
@@ -249,6 +275,43 @@ def restore_user_input(root, saved):
             field.checked = True
 
 
+def submitted_fields(form):
+    """What a form's fields hold as it is submitted: (field, kind, live state) for each
+    field the server renders (not buttons, file or hidden inputs, nor fields inside
+    ``dj-update="ignore"``), for ``show_submitted`` when the reply comes."""
+    saved = []
+    fields = form.querySelectorAll("input, select, textarea")
+    ignored = "[" + constants.ATTR_UPDATE + '="' + constants.UPDATE_IGNORE + '"]'
+    for index in range(fields.length):
+        field = fields.item(index)
+        kind = field.type
+        if kind in ("hidden", "file", "submit", "button", "reset", "image"):
+            continue
+        if not is_null(field.closest(ignored)):
+            continue
+        saved.append((field, kind, _live_state(field, kind)))
+    return saved
+
+
+def show_submitted(saved):
+    """After the reply to a submit (its patch applied): every field that still holds what
+    was submitted shows the server's rendered value, even the focused one, so a handler
+    that clears its state clears the form. A field changed since the submit keeps the
+    change: nothing typed meanwhile is lost."""
+    for field, kind, state in saved:
+        if not field.isConnected or _live_state(field, kind) != state:
+            continue
+        if kind in ("checkbox", "radio"):
+            field.checked = field.defaultChecked
+        elif kind in ("select-one", "select-multiple"):
+            options = field.options
+            for position in range(options.length):
+                option = options.item(position)
+                option.selected = option.defaultSelected
+        elif field.value != field.defaultValue:
+            field.value = field.defaultValue
+
+
 def view_root(view_element):
     """The element a view's render fills: its ``[dj-root]`` if it has one, else itself."""
     root = view_element.querySelector("[" + constants.ATTR_ROOT + "]")
@@ -382,8 +445,13 @@ def install_banner_css(document):
     head.insertBefore(style, head.firstChild)
 
 
-def show_status(document, state, attempt, max_attempts, reason):
-    """Body classes, banner, attempt attribute and CSS property for a connection state."""
+def show_status(document, state, attempt, max_attempts, reason, texts=None):
+    """Body classes, banner, attempt attribute and CSS property for a connection state.
+
+    ``texts`` (a ``djreconnect.banner.BannerTexts``) gives the banner's words; in the
+    failed state ``attempt`` and ``max_attempts`` are the attempts made and allowed."""
+    if texts is None:
+        texts = BannerTexts()
     body = document.body
     classes = body.classList
     connected = state == CONNECTED
@@ -395,19 +463,19 @@ def show_status(document, state, attempt, max_attempts, reason):
         body.setAttribute(constants.ATTR_RECONNECT_ATTEMPT, str(attempt))
         body.style.setProperty(constants.CSS_RECONNECT_ATTEMPT, str(attempt))
         banner = _banner(document, banner)
-        banner.textContent = "Reconnecting... (attempt %d of %d)" % (attempt, max_attempts)
+        banner.textContent = texts.reconnecting(attempt, max_attempts)
         banner.setAttribute("data-state", state)
         return
     body.removeAttribute(constants.ATTR_RECONNECT_ATTEMPT)
     body.style.removeProperty(constants.CSS_RECONNECT_ATTEMPT)
     if state == FAILED:
         banner = _banner(document, banner)
-        banner.textContent = "Connection lost: %s." % reason if reason else "Connection lost."
+        banner.textContent = texts.failed(reason, attempt, max_attempts)
         banner.setAttribute("data-state", state)
         button = document.createElement("button")
         button.type = "button"
         button.className = constants.CLASS_BANNER_RETRY
-        button.textContent = "Try again"
+        button.textContent = texts.retry(reason, attempt, max_attempts)
         banner.appendChild(button)
         return
     if not is_null(banner):

@@ -63,6 +63,24 @@ def build_parser():
         help="another origin whose pages may connect (repeatable), e.g. http://localhost:5000",
     )
     demo.add_argument("--cdn-base-url", default=None, help="load Pyodide, PyScript and the wheel from here")
+    demo.add_argument(
+        "--banner-reconnecting",
+        default=constants.DEFAULT_BANNER_RECONNECTING,
+        metavar="TEXT",
+        help="the reconnecting banner's words; {attempt} and {max} are filled in (default: %(default)r)",
+    )
+    demo.add_argument(
+        "--banner-failed",
+        default=constants.DEFAULT_BANNER_FAILED,
+        metavar="TEXT",
+        help="the failed banner's words; {reason}, {attempt}, {max} are filled in (default: %(default)r)",
+    )
+    demo.add_argument(
+        "--banner-retry",
+        default=constants.DEFAULT_BANNER_RETRY,
+        metavar="TEXT",
+        help="the failed banner's button (default: %(default)r)",
+    )
     return parser
 
 
@@ -93,6 +111,9 @@ def run_demo(args):
             max_retained_sessions=args.max_retained_sessions,
             allowed_origins=args.allow_origin,
             cdn_base_url=args.cdn_base_url,
+            banner_reconnecting=args.banner_reconnecting,
+            banner_failed=args.banner_failed,
+            banner_retry=args.banner_retry,
         )
     except (BackoffError, ValueError, RuntimeError) as error:
         print("djreconnect demo: %s" % error, file=sys.stderr)

@@ -8,7 +8,13 @@ Children of an element are matched by their common prefix and suffix (an element
 matches an element of the same tag, ``id`` and ``dj-key``); matched pairs are
 diffed in place, the unmatched middle is replaced by one splice. Subtrees marked
 ``dj-update="ignore"`` and nested views are never entered.
+
+A splice carries HTML that the runtime parses in the context of the node it goes
+into, so it must be the serialization a browser makes; ``node.html`` is lexbor's,
+made right for SVG and MathML at parse time (``_escape_foreign_raw_text``).
 """
+
+import re
 
 from djreconnect import constants
 from djreconnect.patch import OP_ATTR, OP_SPLICE, OP_TEXT
@@ -23,6 +29,14 @@ _DOCUMENT = "<!DOCTYPE html><html><head></head><body>%s</body></html>"
 _WHOLE = frozenset(("template", "script", "style", "xmp", "iframe", "noembed", "noframes", "noscript"))
 # Elements whose first newline the HTML parser drops; the serializer does not put it back.
 _NEWLINE_EATERS = ("pre", "textarea", "listing")
+_NEWLINE_EATER_START = re.compile(r"<(?:pre|textarea|listing)[\s/>]")
+# HTML elements whose text is raw: serialized as is, never escaped. lexbor's serializer
+# goes by the name alone, so it also writes raw the text of SVG and MathML elements of
+# these names, which are ordinary elements there: a Jinja-escaped ``</style><img onerror=…>``
+# in ``<svg><style>`` would come out as a live ``<img>``.
+_RAW_TEXT_SELECTOR = "style, script, xmp, iframe, noembed, noframes, plaintext"
+# SVG and MathML elements exist only below an <svg> or <math> start tag.
+_FOREIGN_START = re.compile(r"<(?:svg|math)[\s/>]", re.IGNORECASE)
 
 
 class Fragment:
@@ -41,9 +55,44 @@ def _children(node):
     return list(node.iter(include_text=True))
 
 
+def _foreign(element):
+    """Whether ``element`` is an SVG or MathML element. Its name does not tell
+    (``<svg><style>`` is an SVG element, ``<svg><foreignObject><style>`` an HTML one);
+    the parser knows, and says so in a serialization with namespace prefixes."""
+    return element.html_pretty(tag_with_ns=True).startswith(("<svg:", "<math:"))
+
+
+def _escape_text(text):
+    """Text escaped as lexbor escapes it outside raw-text elements."""
+    return text.replace("&", "&amp;").replace("\xa0", "&nbsp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_foreign_raw_text(root):
+    """Make lexbor's serialization of ``root`` right in SVG and MathML, in place.
+
+    Each text node of a foreign element with a raw-text name gets its escaped form as
+    its data, which lexbor then writes as is: ``node.html`` becomes the serialization a
+    browser makes, everywhere, at C speed, and two subtrees are equal exactly when
+    their HTML is. (Otherwise an ``<svg><style>`` holding the text ``<g></g>`` and one
+    holding a ``<g>`` would both read ``<style><g></g></style>``.) Nothing reads that
+    data as text: the diff replaces these elements whole (``_WHOLE``). The cost is one
+    query, plus a look at each element of these names; template content is included.
+    Callers skip it for HTML with no ``<svg>`` or ``<math>`` in it.
+    """
+    for element in root.css(_RAW_TEXT_SELECTOR):
+        if _foreign(element):
+            for child in _children(element):
+                if child.tag == TEXT:
+                    child.replace_with(_escape_text(child.text_content))
+    for content in root.template_fragments():
+        _escape_foreign_raw_text(content)
+
+
 def parse_fragment(html):
     """Parse HTML that sits in a flow-content element (a ``<div>``, ``<main>``, ``<body>``)."""
     parser = LexborHTMLParser(_DOCUMENT % html)
+    if _FOREIGN_START.search(html):
+        _escape_foreign_raw_text(parser.body)
     return Fragment(parser, _children(parser.body))
 
 
@@ -61,7 +110,10 @@ def find_root(parser):
 def parse_render(html):
     """Parse a full render (a page or a fragment) and keep its view root's children."""
     parser = LexborHTMLParser(html)
-    return Fragment(parser, _children(find_root(parser)))
+    root = find_root(parser)
+    if _FOREIGN_START.search(html):
+        _escape_foreign_raw_text(root)
+    return Fragment(parser, _children(root))
 
 
 def _kind(node):
@@ -98,17 +150,29 @@ def _text_of(node):
 
 
 def _html(node):
-    """The HTML of ``node`` that a fragment parse turns back into ``node``."""
+    """The HTML of ``node`` that a parse in its parent's context turns back into ``node``:
+    its serialization, with the newline put back that a parser drops after an HTML
+    ``<pre>``, ``<textarea>`` or ``<listing>`` (in template content too)."""
     html = node.html
     tag = node.tag
-    if tag in (TEXT, COMMENT, "template") or not any("<" + eater in html for eater in _NEWLINE_EATERS):
+    if tag in (TEXT, COMMENT) or not _NEWLINE_EATER_START.search(html):
         return html
     end = "</%s>" % tag
     if not html.endswith(end):  # a void element
         return html
-    children = _children(node)
+    if tag == "template" and not _foreign(node):
+        content = node.template_fragments()[:1]  # its own content comes first
+        children = _children(content[0]) if content else []
+    else:
+        children = _children(node)
     inner = "".join(_html(child) for child in children)
-    if tag in _NEWLINE_EATERS and children and children[0].tag == TEXT and _text_of(children[0]).startswith("\n"):
+    if (
+        tag in _NEWLINE_EATERS
+        and children
+        and children[0].tag == TEXT
+        and _text_of(children[0]).startswith("\n")
+        and not _foreign(node)  # an SVG or MathML <textarea> keeps its newline
+    ):
         inner = "\n" + inner
     return html[: html.index(">") + 1] + inner + end
 

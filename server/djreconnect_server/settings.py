@@ -5,6 +5,7 @@ from pathlib import Path
 
 from djreconnect import constants
 from djreconnect.backoff import Backoff
+from djreconnect.banner import BannerTexts
 from djreconnect.connection import Settings as ConnectionSettings
 
 from djreconnect_server.stores import check_store_url
@@ -15,6 +16,10 @@ _CHECKOUT = Path(__file__).resolve().parents[2]
 
 class Settings:
     """Everything configurable about a djreconnect backend.
+
+    ``banner_reconnecting``, ``banner_failed`` and ``banner_retry`` are the reconnection
+    banner's words, with placeholders ``{attempt}``, ``{max}`` and (failed) ``{reason}``
+    (see ``djreconnect.banner``); a bad one is a ValueError here, not a broken page.
 
     ``cdn_base_url``, when set, replaces the backend's own asset URLs: Pyodide is
     loaded from ``{cdn}/pyodide/``, PyScript from ``{cdn}/pyscript/`` and the wheel
@@ -52,6 +57,9 @@ class Settings:
         max_retained_bytes=constants.DEFAULT_MAX_RETAINED_BYTES,
         node_modules_dir=None,
         wheels_dir=None,
+        banner_reconnecting=constants.DEFAULT_BANNER_RECONNECTING,
+        banner_failed=constants.DEFAULT_BANNER_FAILED,
+        banner_retry=constants.DEFAULT_BANNER_RETRY,
     ):
         if not isinstance(secret_key, str) or len(secret_key) < 16:
             raise ValueError("secret_key must be a string of at least 16 characters")
@@ -119,6 +127,8 @@ class Settings:
             node_modules_dir or os.environ.get("DJRECONNECT_NODE_MODULES") or _CHECKOUT / "node_modules"
         )
         self.wheels_dir = Path(wheels_dir or os.environ.get("DJRECONNECT_WHEELS") or _CHECKOUT / "wheels")
+        # The reconnection banner's words, for every page (a page's include may override them).
+        self.banner = BannerTexts(banner_reconnecting, banner_failed, banner_retry)
 
     def idle_timeout_s(self):
         """How long a connection may stay silent before the server drops it (its session
@@ -169,4 +179,5 @@ class Settings:
         """The runtime settings a page's include carries."""
         config = {"url": self.public_url, "prefix": self.prefix, "transport": self.transport}
         config.update(self.timing.to_dict())
+        config.update(self.banner.to_config())
         return config

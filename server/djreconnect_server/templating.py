@@ -4,8 +4,11 @@ import json
 
 import jinja2
 from djreconnect import constants
+from djreconnect.banner import CONFIG_KEYS, BannerTexts
 from markupsafe import Markup, escape
 
+# What a page may set through its include: the banner's words.
+BANNER_KEYS = frozenset(CONFIG_KEYS.values())
 RUNTIME_ENTRY = "from djreconnect.browser import main\nruntime = main()\n"
 
 
@@ -35,13 +38,28 @@ def pyscript_config(settings, base, interpreter=None):
     }
 
 
-def include_html(settings, tokens):
+def page_config(settings, overrides):
+    """The runtime settings for one page: the backend's, with the page's own banner words
+    (``djreconnect_scripts(banner_reconnecting=..., banner_failed=..., banner_retry=...)``)."""
+    config = settings.client_config()
+    unknown = sorted(key for key in overrides if key not in BANNER_KEYS)
+    if unknown:
+        raise TypeError(
+            "djreconnect_scripts() takes only %s, not %s" % (", ".join(sorted(BANNER_KEYS)), ", ".join(unknown))
+        )
+    if overrides:
+        config.update(BannerTexts.from_config(overrides, settings.banner).to_config())
+    return config
+
+
+def include_html(settings, tokens, overrides=None):
     """The PyScript include: loader, interpreter config, the wheel, the runtime's settings.
 
-    ``tokens`` maps view names on the page to their signed mount grants.
+    ``tokens`` maps view names on the page to their signed mount grants; ``overrides``
+    are the page's own banner words (see ``page_config``).
     """
     base = settings.asset_base()
-    runtime_config = settings.client_config()
+    runtime_config = page_config(settings, overrides or {})
     runtime_config["tokens"] = tokens
     return Markup(
         '<link rel="stylesheet" href="{base}/pyscript/core.css">\n'
@@ -71,8 +89,8 @@ class Templates:
         self.environment.globals["djreconnect_scripts"] = self._scripts
 
     @jinja2.pass_context
-    def _scripts(self, context):
-        return include_html(self.settings, context.get("dj_tokens", {}))
+    def _scripts(self, context, **overrides):
+        return include_html(self.settings, context.get("dj_tokens", {}), overrides)
 
     def render(self, view, extra=None):
         if not view.template_name:

@@ -2,7 +2,8 @@
 
 import inspect
 import json
-import typing
+
+from djreconnect_server.params import BadParams, handler_params
 
 HANDLER_MARK = "_djreconnect_event_handler"
 
@@ -24,42 +25,6 @@ def event_handler(name=None):
         function, name = name, None
         return mark(function)
     return mark
-
-
-_KIND_NAMES = {
-    str: "a string",
-    int: "a whole number",
-    float: "a number",
-    bool: "true or false",
-    list: "a list",
-    dict: "an object",
-}
-
-
-def _is_kind(value, expected):
-    if expected is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, expected)
-
-
-_KINDS_CACHE = {}
-
-
-def _param_kinds(cls, attribute):
-    """The handler's params annotated with a JSON-shaped type, by name (cached)."""
-    key = (cls, attribute)
-    kinds = _KINDS_CACHE.get(key)
-    if kinds is None:
-        function = getattr(cls, attribute)
-        try:
-            hints = typing.get_type_hints(function)
-        except Exception:  # an annotation that does not resolve is not ours to check
-            hints = {}
-        kinds = {param: hint for param, hint in hints.items() if hint in _KIND_NAMES and param != "return"}
-        _KINDS_CACHE[key] = kinds
-    return kinds
 
 
 class HandlerError(Exception):
@@ -182,22 +147,14 @@ class LiveView:
 
     async def handle_event(self, name, params):
         """Call handler ``name`` with ``params``; HandlerError for anything a client got wrong:
-        a param it does not take, a missing one, or a value of another type than the
-        handler's annotation (``str``, ``int``, ``float``, ``bool``, ``list``, ``dict``)."""
+        a param it does not take, a missing one, or a value its annotation refuses. Annotated
+        params arrive converted (see ``djreconnect_server.params``); the view is untouched
+        when they do not fit."""
         handler = self.find_handler(name)
         try:
-            # Bound with self, so a param named "self" is refused, not passed twice.
-            bound = inspect.signature(handler.__func__).bind(self, **params)
-        except TypeError as error:
+            kwargs = handler_params(handler.__func__).convert(params)
+        except BadParams as error:
             raise HandlerError("bad_params", "%s: %s" % (name, error))
-        kinds = _param_kinds(type(self), handler.__name__)
-        for param, value in list(bound.arguments.items())[1:]:
-            expected = kinds.get(param)
-            if expected is not None and not _is_kind(value, expected):
-                raise HandlerError(
-                    "bad_params",
-                    "%s: %s must be %s, not %s" % (name, param, _KIND_NAMES[expected], type(value).__name__),
-                )
-        result = handler(**params)
+        result = handler(**kwargs)
         if inspect.isawaitable(result):
             await result

@@ -36,7 +36,7 @@ def test_refused_events_leave_the_connection_the_state_and_recovery_intact(live_
         ("call-dunder", "__init__", {}, "unknown_handler"),
         ("call-private", "_handlers", {}, "unknown_handler"),
         ("call-state", "state_json", {}, "unknown_handler"),
-        ("bad-type", "set_published", {"value": "yes"}, "bad_params"),
+        ("bad-type", "set_published", {"value": "maybe"}, "bad_params"),
         ("bad-choice", "set_category", {"value": "<script>"}, "bad_params"),
     ]
     before = server_state(page)

@@ -93,6 +93,9 @@ def test_runtime_config_carries_backoff_heartbeat_and_tokens(wheels_dir):
         "heartbeat_timeout_ms": 567,
         "connect_timeout_ms": 4321,
         "banner_delay_ms": 250,
+        "banner_reconnecting": "Reconnecting... (attempt {attempt} of {max})",
+        "banner_failed": "Connection lost: {reason}.",
+        "banner_retry": "Try again",
         "tokens": {"editor": "tok.en", "other": "t2"},
     }
 
@@ -198,3 +201,61 @@ def test_render_needs_a_template_name(templates):
 
     with pytest.raises(RuntimeError, match="template_name"):
         templates.render(Nameless())
+
+
+# --- the banner's words ------------------------------------------------------------
+
+
+def test_settings_banner_texts_reach_every_page(wheels_dir):
+    settings = Settings(
+        KEY,
+        wheels_dir=wheels_dir,
+        banner_reconnecting="Wieder verbinden ({attempt}/{max})",
+        banner_failed="Getrennt: {reason}",
+        banner_retry="Nochmal",
+    )
+    config = runtime_config(parse(include_html(settings, {})))
+    assert (config["banner_reconnecting"], config["banner_failed"], config["banner_retry"]) == (
+        "Wieder verbinden ({attempt}/{max})",
+        "Getrennt: {reason}",
+        "Nochmal",
+    )
+
+
+@pytest.mark.parametrize(
+    "setting, value, said",
+    [
+        ("banner_reconnecting", "attempt {n}", "unknown placeholder {n}"),
+        ("banner_failed", "", "non-empty string"),
+        ("banner_retry", 3, "non-empty string"),
+    ],
+)
+def test_bad_banner_texts_are_refused_by_settings(wheels_dir, setting, value, said):
+    with pytest.raises(ValueError, match=setting) as info:
+        Settings(KEY, wheels_dir=wheels_dir, **{setting: value})
+    assert said in str(info.value)
+
+
+def test_a_page_sets_its_own_banner_words_through_its_include(tmp_path, wheels_dir):
+    (tmp_path / "french.html").write_text(
+        '<html><head>{{ djreconnect_scripts(banner_reconnecting="Reconnexion ({attempt}/{max})",'
+        ' banner_retry=retry_word) }}</head><body dj-view="{{ dj_view_id }}"></body></html>'
+    )
+    settings = Settings(KEY, wheels_dir=wheels_dir, banner_failed="Lost: {reason}")
+    templates = Templates(settings, [tmp_path])
+
+    class French(LiveView):
+        template_name = "french.html"
+
+    config = runtime_config(LexborHTMLParser(templates.render(French(), {"retry_word": "</script>Réessayer"})))
+    assert config["banner_reconnecting"] == "Reconnexion ({attempt}/{max})"
+    assert config["banner_retry"] == "</script>Réessayer"  # in the JSON, safely
+    assert config["banner_failed"] == "Lost: {reason}"  # the backend's, not set by the page
+
+
+def test_a_page_include_refuses_other_settings_and_bad_texts(tmp_path, wheels_dir):
+    settings = Settings(KEY, wheels_dir=wheels_dir)
+    with pytest.raises(TypeError, match="takes only banner_failed, banner_reconnecting, banner_retry, not transport"):
+        include_html(settings, {}, {"transport": "sse"})
+    with pytest.raises(ValueError, match="banner_failed has an unknown placeholder"):
+        include_html(settings, {}, {"banner_failed": "{why}"})

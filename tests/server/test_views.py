@@ -1,10 +1,16 @@
-"""views.py: which methods a client may call, how their params are checked, and view names."""
+"""views.py and params.py: which methods a client may call, how their params are checked and
+converted from their annotations, and view names."""
 
 import asyncio
+import dataclasses
+import enum
+from typing import Literal, Optional
 
 import pytest
 from djreconnect_server.demo.editor import EditorView
+from djreconnect_server.params import handler_params
 from djreconnect_server.views import HandlerError, LiveView, event_handler
+from pydantic import BaseModel
 
 from .asyncrun import run
 
@@ -222,14 +228,242 @@ def test_state_and_context():
     assert '"count": 0' in view.state_json()
 
 
-def test_editor_handlers_validate_choices():
-    view = mounted(EditorView)
-    run(view.handle_event("set_category", {"value": "guide"}))
-    assert view.category == "guide"
+# --- params converted and validated from annotations ---------------------------------
+
+
+class Color(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+class TodoModel(BaseModel):
+    text: str
+    done: bool = False
+    tags: list[int] = []
+
+
+@dataclasses.dataclass
+class TodoData:
+    text: str
+    priority: Optional[int] = None
+
+
+class TypedView(LiveView):
+    """One handler per kind of annotation; each records what it was called with."""
+
+    def mount(self, request, **kwargs):
+        self.calls = []
+
+    @event_handler()
+    def whole(self, value: int):
+        self.calls.append(value)
+
+    @event_handler()
+    def number(self, value: float):
+        self.calls.append(value)
+
+    @event_handler()
+    def flag(self, value: bool):
+        self.calls.append(value)
+
+    @event_handler()
+    def text(self, value: str):
+        self.calls.append(value)
+
+    @event_handler()
+    def maybe(self, value: Optional[int] = None):
+        self.calls.append(value)
+
+    @event_handler()
+    def choice(self, value: Literal["a", "b"]):
+        self.calls.append(value)
+
+    @event_handler()
+    def color(self, value: Color):
+        self.calls.append(value)
+
+    @event_handler()
+    def numbers(self, value: list[int]):
+        self.calls.append(value)
+
+    @event_handler()
+    def loose(self, value, **kwargs):
+        self.calls.append((value, kwargs))
+
+    @event_handler()
+    def counts(self, **counts: int):
+        self.calls.append(counts)
+
+    @event_handler()
+    def add_todo(self, todo: TodoModel, list_id: int = 0):
+        self.calls.append((todo, list_id))
+
+    @event_handler()
+    def add_data(self, item: TodoData):
+        self.calls.append(item)
+
+    @event_handler()
+    async def later(self, value: int):
+        await asyncio.sleep(0)
+        self.calls.append(value)
+
+
+@pytest.mark.parametrize(
+    "handler, params, expected",
+    [
+        ("whole", {"value": "5"}, 5),  # dj-value-* values are strings
+        ("whole", {"value": " 7 "}, 7),
+        ("whole", {"value": 5}, 5),
+        ("whole", {"value": 5.0}, 5),
+        ("whole", {"value": "-3"}, -3),
+        ("number", {"value": "2.5"}, 2.5),
+        ("number", {"value": 2}, 2.0),
+        ("flag", {"value": "true"}, True),
+        ("flag", {"value": "false"}, False),
+        ("flag", {"value": "on"}, True),  # a checked checkbox in a submitted form
+        ("flag", {"value": "off"}, False),
+        ("flag", {"value": True}, True),  # a checkbox's dj-change
+        ("flag", {"value": "0"}, False),
+        ("text", {"value": "hello"}, "hello"),
+        ("text", {"value": ""}, ""),
+        ("maybe", {"value": ""}, None),  # a number field left empty
+        ("maybe", {"value": None}, None),
+        ("maybe", {"value": "4"}, 4),
+        ("maybe", {}, None),
+        ("choice", {"value": "b"}, "b"),
+        ("color", {"value": "green"}, Color.GREEN),
+        ("numbers", {"value": ["1", "2"]}, [1, 2]),
+        ("numbers", {"value": "3"}, [3]),  # a form sends a list only when a name repeats
+        ("numbers", {"value": []}, []),
+        ("loose", {"value": "5", "extra": "x"}, ("5", {"extra": "x"})),  # unannotated: as sent
+        ("loose", {"value": {"any": ["thing"]}}, ({"any": ["thing"]}, {})),
+        ("counts", {"a": "1", "b": 2}, {"a": 1, "b": 2}),
+        ("later", {"value": "8"}, 8),
+    ],
+)
+def test_params_are_converted_from_annotations(handler, params, expected):
+    view = mounted(TypedView)
+    run(view.handle_event(handler, params))
+    assert view.calls == [expected]
+    assert type(view.calls[0]) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "handler, params, said",
+    [
+        ("whole", {"value": "x"}, "value should be a valid integer, unable to parse string as an integer (got 'x')"),
+        ("whole", {"value": "5.5"}, "value should be a valid integer"),
+        ("whole", {"value": ""}, "value should be a valid integer"),
+        ("whole", {"value": None}, "value should be a valid integer (got None)"),
+        ("whole", {"value": [1]}, "value should be a valid integer"),
+        ("whole", {"value": "1" * 5000}, "value: Unable to parse input string as an integer, exceeded maximum size"),
+        ("whole", {}, "missing a required argument: 'value'"),
+        ("whole", {"value": 1, "other": 2}, "got an unexpected keyword argument 'other'"),
+        ("whole", {"self": 1, "value": 1}, "multiple values for argument 'self'"),
+        ("number", {"value": "inf"}, "value should be a finite number (got 'inf')"),
+        ("number", {"value": "nan"}, "value should be a finite number"),
+        ("number", {"value": "two"}, "value should be a valid number"),
+        ("flag", {"value": "maybe"}, "value should be a valid boolean"),
+        ("flag", {"value": 2}, "value should be a valid boolean"),
+        ("text", {"value": 5}, "value should be a valid string (got 5)"),
+        ("text", {"value": None}, "value should be a valid string"),
+        ("text", {"value": ["a"]}, "value should be a valid string"),
+        ("maybe", {"value": "x"}, "value should be a valid integer"),
+        ("choice", {"value": "c"}, "value should be 'a' or 'b' (got 'c')"),
+        ("color", {"value": "blue"}, "value should be 'red' or 'green' (got 'blue')"),
+        ("numbers", {"value": ["1", "y"]}, "value[1] should be a valid integer"),
+        ("numbers", {"value": {"a": 1}}, "value should be a valid list"),
+        ("counts", {"a": "x"}, "a should be a valid integer"),
+        ("add_todo", {"done": "on"}, "text is missing"),
+        ("add_todo", {"text": "milk", "tags": ["1", "z"]}, "tags[1] should be a valid integer"),
+        ("add_todo", {"text": "milk", "list_id": "first"}, "list_id should be a valid integer"),
+        ("add_todo", {"todo": "milk"}, "todo should be a valid dictionary or instance of TodoModel"),
+        ("add_data", {"priority": "high"}, "priority should be a valid integer"),
+    ],
+)
+def test_params_that_do_not_convert_are_bad_params_naming_the_param(handler, params, said):
+    view = mounted(TypedView)
+    before = view.state()
     with pytest.raises(HandlerError) as info:
-        run(view.handle_event("set_category", {"value": "gossip"}))
+        run(view.handle_event(handler, params))
     assert info.value.code == "bad_params"
-    assert view.category == "guide"
-    with pytest.raises(HandlerError):
-        run(view.handle_event("set_tags", {"value": ["python", "cobol"]}))
-    assert view.tags == []
+    assert info.value.message.startswith(handler + ": ")
+    assert said in info.value.message
+    assert view.calls == [] and view.state() == before  # the handler never ran
+
+
+def test_a_refusal_reports_a_few_errors_and_how_many_more():
+    view = mounted(TypedView)
+    with pytest.raises(HandlerError) as info:
+        run(view.handle_event("numbers", {"value": ["a", "b", "c", "d", "e"]}))
+    message = info.value.message
+    assert "value[0] should" in message and "value[2] should" in message and "value[3]" not in message
+    assert message.endswith("and 2 more")
+
+
+def test_a_long_input_is_shortened_in_the_message():
+    view = mounted(TypedView)
+    with pytest.raises(HandlerError) as info:
+        run(view.handle_event("whole", {"value": "x" * 10_000}))
+    assert len(info.value.message) < 200 and "..." in info.value.message
+
+
+def test_a_model_param_is_filled_from_the_submitted_form():
+    view = mounted(TypedView)
+    form = {"text": "milk", "done": "on", "tags": "3", "list_id": "7", "submit": "Add"}
+    run(view.handle_event("add_todo", form))
+    assert view.calls == [(TodoModel(text="milk", done=True, tags=[3]), 7)]
+    # An unchecked checkbox is not sent: the field's default.
+    run(view.handle_event("add_todo", {"text": "bread"}))
+    assert view.calls[-1] == (TodoModel(text="bread"), 0)
+    # A param named after the model param fills it by name.
+    run(view.handle_event("add_todo", {"todo": {"text": "eggs", "tags": ["1", "2"]}}))
+    assert view.calls[-1] == (TodoModel(text="eggs", tags=[1, 2]), 0)
+
+
+def test_a_dataclass_param_is_filled_from_the_submitted_form():
+    view = mounted(TypedView)
+    run(view.handle_event("add_data", {"text": "milk", "priority": ""}))
+    run(view.handle_event("add_data", {"text": "tea", "priority": "2"}))
+    assert view.calls == [TodoData("milk", None), TodoData("tea", 2)]
+
+
+def test_validators_are_built_once_per_handler():
+    built = handler_params(TypedView.whole)
+    assert handler_params(TypedView.whole) is built
+    view = mounted(TypedView)
+    run(view.handle_event("whole", {"value": "1"}))
+    run(view.handle_event("whole", {"value": "2"}))
+    assert handler_params(TypedView.whole) is built
+
+    class Sub(TypedView):
+        pass
+
+    assert handler_params(Sub.whole) is built  # an inherited handler shares its validator
+
+
+def test_an_annotation_that_does_not_resolve_is_a_server_error_not_bad_params():
+    class Broken(LiveView):
+        @event_handler()
+        def go(self, value: "NoSuchType"):  # noqa: F821
+            pass
+
+    with pytest.raises(TypeError, match="NoSuchType"):
+        run(Broken().handle_event("go", {"value": 1}))
+
+
+def test_a_class_pydantic_cannot_build_from_json_is_refused_as_bad_params():
+    class Thing:
+        pass
+
+    class Odd(LiveView):
+        @event_handler()
+        def go(self, value: Thing):
+            self.got = value
+
+    view = Odd()
+    with pytest.raises(HandlerError) as info:
+        run(view.handle_event("go", {"value": {"a": 1}}))
+    assert info.value.code == "bad_params"
+    assert "value should be an instance of" in info.value.message and "Thing" in info.value.message
+    assert not hasattr(view, "got")
