@@ -3,11 +3,32 @@
 from typing import Literal, Optional
 
 from djreconnect_server import LiveView, event_handler
+from djreconnect_server.views import HandlerError
 
 CATEGORIES = ("news", "guide", "opinion")
 VISIBILITIES = ("public", "unlisted", "private")
 TAGS = ("python", "web", "networking", "ux")
 RESTORE_CALLS_KEPT = 5
+# Shared comments: the topic they are broadcast on, how many the service keeps (and each
+# page shows), and the longest comment.
+COMMENTS_TOPIC = "comments"
+COMMENTS_KEPT = 20
+MAX_COMMENT_CHARS = 280
+
+
+class CommentBoard:
+    """The demo service's comments, oldest first, the last COMMENTS_KEPT of them. One per
+    process: several processes share comments through a shared store."""
+
+    def __init__(self):
+        self.comments = []
+
+    def add(self, text):
+        self.comments = (self.comments + [text])[-COMMENTS_KEPT:]
+        return list(self.comments)
+
+
+BOARD = CommentBoard()
 # The choices as annotations: a value outside them is refused before a handler runs.
 Category = Literal[CATEGORIES]
 Visibility = Literal[VISIBILITIES]
@@ -33,6 +54,8 @@ class EditorView(LiveView):
         self.saved = {}
         self.restore_calls = []  # the last RESTORE_CALLS_KEPT calls, for the demo's panel
         self.restore_count = 0
+        self.comments = list(BOARD.comments)
+        self.subscribe(COMMENTS_TOPIC)
 
     def get_context(self):
         context = LiveView.get_context(self)
@@ -90,3 +113,17 @@ class EditorView(LiveView):
     def save_form(self, **form):
         self.saves += 1
         self.saved = form
+
+    @event_handler()
+    def add_comment(self, comment: str = "", **form):
+        text = comment.strip()
+        if not text:
+            return
+        if len(text) > MAX_COMMENT_CHARS:
+            raise HandlerError("bad_params", "a comment is at most %d characters" % MAX_COMMENT_CHARS)
+        self.comments = BOARD.add(text)
+        self.broadcast(COMMENTS_TOPIC, {"comments": self.comments})
+
+    def handle_info(self, message):
+        if isinstance(message, dict) and "comments" in message:
+            self.comments = list(message["comments"])[-COMMENTS_KEPT:]
