@@ -8,7 +8,8 @@ from support import server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
 
-MIN_MS, BASE_MS, CAP_MS, ATTEMPTS = 150, 200, 800, 4
+# Enough attempts (up to ~5 s) for a restarted server to answer on a loaded machine.
+MIN_MS, BASE_MS, CAP_MS, ATTEMPTS = 150, 200, 800, 8
 HEARTBEAT_MS = 400
 # Scheduling and a refused connection take a little time on top of each drawn delay.
 SLACK_MS = 400
@@ -90,6 +91,17 @@ def assert_reconnecting_ui(records):
         assert "dj-disconnected" in record["classes"] and "dj-connected" not in record["classes"]
         assert record["bannerFixed"] is True
     return reconnecting
+
+
+@pytest.fixture(autouse=True)
+def _connected_to_a_running_server(live_page, server):
+    """Each test starts from a running server and a connected page, whatever the test
+    before it left (so one failure does not fail the rest of the module)."""
+    if server.process is None or server.process.poll() is not None:
+        server.start()
+    if live_page.evaluate("window.djreconnect.state") != "connected":
+        live_page.evaluate("window.djreconnect.retry()")
+    wait_connected(live_page, timeout=30_000)
 
 
 @pytest.mark.parametrize("stop", ["kill", "terminate"])

@@ -252,9 +252,10 @@ def test_a_resume_mounts_afresh_what_the_session_does_not_have(env, templates, s
     sessions = SessionRegistry(MemoryStore())
     tab = Tab(env, sessions)
     tab.click(3)
-    counter = Page(templates, signer, CounterView)
-    counter.join(tab.live, ref=4, view="c")
-    send(tab.live, protocol.Event(ref=5, view="c", handler="add", params={"by": 2}))
+    [mounted] = Page(templates, signer, CounterView).join(tab.live, ref=4, view="c")
+    assert isinstance(mounted, protocol.Rendered)
+    [added] = send(tab.live, protocol.Event(ref=5, view="c", handler="add", params={"by": 2}))
+    assert added.ref == 5 and tab.live.views["c"].view.count == 2
     tab.drop()
     tab.live = connect(env, sessions)
     tab.secret = hello(tab.live, tab.session, tab.secret).secret
