@@ -3,7 +3,6 @@
 # --- DOM attributes -------------------------------------------------------
 ATTR_VIEW = "dj-view"
 ATTR_ROOT = "dj-root"
-ATTR_TOKEN = "dj-token"
 ATTR_CLICK = "dj-click"
 ATTR_CHANGE = "dj-change"
 ATTR_INPUT = "dj-input"
@@ -68,15 +67,6 @@ CLOSE_ABNORMAL = 1006
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_TRY_AGAIN_LATER = 1013
-# Closes that mean "the connection broke, try again".
-RETRYABLE_CLOSE_CODES = (
-    CLOSE_NORMAL,
-    CLOSE_GOING_AWAY,
-    CLOSE_ABNORMAL,
-    CLOSE_INTERNAL_ERROR,
-    CLOSE_SERVICE_RESTART,
-    CLOSE_TRY_AGAIN_LATER,
-)
 # 4000-4999: the application refused; retrying cannot help.
 CLOSE_APP_MIN = 4000
 CLOSE_APP_MAX = 4999

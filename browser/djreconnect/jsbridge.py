@@ -4,12 +4,8 @@ proxies, nulls and conversions, through PyScript's ``pyscript.ffi`` where it ser
 Everything else in the browser adapter calls these helpers.
 """
 
-import sys
-
 import js  # noqa: F401  (re-exported: the adapter's only door to the page)
 from pyscript.ffi import create_proxy, is_none, to_js
-
-INTERPRETER = "micropython" if sys.implementation.name == "micropython" else "pyodide"
 
 
 def is_null(value):

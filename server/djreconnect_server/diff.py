@@ -116,10 +116,6 @@ def parse_render(html):
     return Fragment(parser, _children(root))
 
 
-def _kind(node):
-    return node.tag
-
-
 def _same(old, new):
     """Whether ``old`` can be patched into ``new`` in place."""
     tag = old.tag
