@@ -96,13 +96,23 @@ def parse_fragment(html):
     return Fragment(parser, _children(parser.body))
 
 
+def _closest_view(node):
+    while node is not None and constants.ATTR_VIEW not in node.attributes:
+        node = node.parent
+    return node
+
+
 def find_root(parser):
-    """The node a view renders into: the ``[dj-root]`` of the first ``[dj-view]``,
-    else the ``[dj-view]`` itself, else ``<body>``."""
+    """The node a view renders into: the first ``[dj-view]``'s first ``[dj-root]`` if that
+    one is the view's own (not a nested view's), else the ``[dj-view]`` itself; with no
+    view, the first ``[dj-root]``, else ``<body>``. The runtime's ``dom.view_root`` is the
+    same rule (a parity test holds them together)."""
     view = parser.css_first("[" + constants.ATTR_VIEW + "]")
     if view is not None:
         root = view.css_first("[" + constants.ATTR_ROOT + "]")
-        return root if root is not None else view
+        if root is None or _closest_view(root) != view:
+            return view
+        return root
     root = parser.css_first("[" + constants.ATTR_ROOT + "]")
     return root if root is not None else parser.body
 
