@@ -8,8 +8,8 @@ from support import server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
 
-# Enough attempts (up to ~5 s) for a restarted server to answer on a loaded machine.
-MIN_MS, BASE_MS, CAP_MS, ATTEMPTS = 150, 200, 800, 8
+# Enough attempts (up to ~9 s) for a restarted server to answer on a loaded machine.
+MIN_MS, BASE_MS, CAP_MS, ATTEMPTS = 150, 200, 800, 12
 HEARTBEAT_MS = 400
 # Scheduling and a refused connection take a little time on top of each drawn delay.
 SLACK_MS = 400

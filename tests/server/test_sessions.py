@@ -713,6 +713,20 @@ def test_a_view_whose_state_is_not_json_is_refused_naming_the_view_and_attribute
     assert isinstance(back, StoredDatedView) and (back.count, back.opened) == (3, stored.opened)
 
 
+def test_a_page_is_told_when_its_views_state_cannot_be_stored(env, templates, signer, tmp_path):
+    sessions = SessionRegistry(SQLiteStore(str(tmp_path / "sessions.db"), build_view))
+    live = connect(env, sessions)
+    hello(live)
+    rendered, refused = Page(templates, signer, DatedView).join(live, ref=2, view="d")
+    # The view is served; the page hears, in words naming the view and attribute, that
+    # its state will not outlive this process.
+    assert isinstance(rendered, protocol.Rendered) and rendered.ref == 2
+    assert refused.code == "state_not_storable" and "DatedView.opened" in refused.message
+    reply, refused_again = send(live, protocol.Event(ref=3, view="d", handler="add", params={"by": 2}))
+    assert reply.ref == 3 and reply.ops and live.views["d"].view.count == 2
+    assert refused_again.code == "state_not_storable"
+
+
 # --- the exactly-once record --------------------------------------------------------------
 
 record_steps = st.lists(
