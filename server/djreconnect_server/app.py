@@ -10,6 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
+from djreconnect_server.hosts import TrustedHostMiddleware, parse_host
 from djreconnect_server.live import LiveConnection
 from djreconnect_server.signing import MountSigner
 from djreconnect_server.sse import HEADER_CSRF, HEADER_SESSION, SSEHub, refused_stream
@@ -63,6 +64,8 @@ class DJReconnect:
             )
             self.app.mount(prefix + "/pyscript", _public_assets(settings.pyscript_dir), name="djreconnect-pyscript")
             self.app.mount(prefix + "/wheels", _public_assets(settings.wheels_dir), name="djreconnect-wheels")
+        # Outermost: a request for an untrusted host is refused before anything runs.
+        self.app.add_middleware(TrustedHostMiddleware, trusted=settings.trusted_hosts)
 
     # --- views ------------------------------------------------------------------
 
@@ -95,10 +98,27 @@ class DJReconnect:
         tokens = {view_cls.view_name: self.signer.sign(view_cls.view_name, params)}
         return self.templates.render(view, {"dj_tokens": tokens})
 
+    def own_url(self, request):
+        """The backend's URL for links it hands out: ``public_url``, else the origin the
+        request was sent to, rebuilt from its ``Host`` once that is trusted; None if not."""
+        if self.settings.public_url:
+            return self.settings.public_url
+        host = request.headers.get("host")
+        parsed = parse_host(host)
+        if parsed is None or not self.settings.trusted_hosts.allows_host_header(host):
+            return None
+        name, port = parsed
+        return "%s://%s" % (request.url.scheme, name if port is None else "%s:%d" % (name, port))
+
     async def pyscript_json(self, request: Request):
         """PyScript's config with absolute URLs, for static pages on other origins
         (PyScript resolves the URLs in its config against the page, not the backend)."""
-        base = self.settings.cdn_base_url or str(request.base_url).rstrip("/") + self.settings.prefix
+        base = self.settings.cdn_base_url
+        if not base:
+            own = self.own_url(request)
+            if own is None:
+                return Response("Invalid host header", status_code=400, media_type="text/plain")
+            base = own + self.settings.prefix
         interpreter = request.query_params.get("interpreter", self.settings.interpreter)
         if interpreter not in constants.INTERPRETERS:
             return Response("unknown interpreter %r" % interpreter, status_code=400, media_type="text/plain")
@@ -108,14 +128,16 @@ class DJReconnect:
     # --- the live connection ------------------------------------------------------
 
     def origin_allowed(self, connection):
+        """Whether a page on the request's ``Origin`` may use the live connection: one of
+        ``allowed_origins``, or the backend's own origin (a trusted host, and the one the
+        request was sent to)."""
         origin = connection.headers.get("origin")
         if origin is None:
             return True  # not a browser: origins only guard browsers against other sites
         origin = origin.rstrip("/")
         if origin in self.settings.allowed_origins or "*" in self.settings.allowed_origins:
             return True
-        host = connection.headers.get("host", "")
-        return origin in ("http://" + host, "https://" + host)
+        return self.settings.trusted_hosts.own_origin(origin, connection.headers.get("host"))
 
     async def websocket(self, websocket: WebSocket):
         await websocket.accept()

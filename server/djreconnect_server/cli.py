@@ -21,6 +21,17 @@ def _above_zero(text):
     return value
 
 
+def demo_trusted_hosts(host, port, extra=()):
+    """The hosts the demo answers for: its bind address and port, this machine's names
+    on that port when it listens on loopback or on every interface, and ``extra``."""
+    bracketed = "[%s]" % host if ":" in host and not host.startswith("[") else host
+    hosts = ["%s:%d" % (bracketed, port)]
+    if host in ("127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0", "::", "[::]"):
+        hosts += ["%s:%d" % (name, port) for name in ("localhost", "127.0.0.1", "[::1]")]
+    hosts += list(extra)
+    return list(dict.fromkeys(hosts))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="djreconnect", description="Reconnection-resilient LiveView pages.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +54,14 @@ def build_parser():
         help="another origin whose pages may connect (repeatable), e.g. http://localhost:5000",
     )
     demo.add_argument("--cdn-base-url", default=None, help="load Pyodide, PyScript and the wheel from here")
+    demo.add_argument(
+        "--trusted-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="another Host the demo answers for (repeatable): name, name:port or *.domain; "
+        "by default only its bind address and port (and localhost forms of it)",
+    )
     return parser
 
 
@@ -68,6 +87,7 @@ def run_demo(args):
             heartbeat_timeout_ms=args.heartbeat_timeout_ms,
             allowed_origins=args.allow_origin,
             cdn_base_url=args.cdn_base_url,
+            trusted_hosts=demo_trusted_hosts(args.host, args.port, args.trusted_host),
         )
     except (BackoffError, ValueError, RuntimeError) as error:
         print("djreconnect demo: %s" % error, file=sys.stderr)
@@ -77,6 +97,8 @@ def run_demo(args):
         % (args.host, args.port, args.transport, args.interpreter),
         flush=True,
     )
+    if args.host in ("0.0.0.0", "::"):
+        print("djreconnect demo: reached by another name or address? add --trusted-host NAME:%d" % args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=2)
     return 0
 

@@ -31,6 +31,7 @@ def demo_app(**settings):
     settings.setdefault("node_modules_dir", NODE_MODULES)
     settings.setdefault("wheels_dir", WHEELS)
     settings.setdefault("secret_key", KEY)
+    settings.setdefault("trusted_hosts", ["testserver"])  # TestClient's Host
     return create_app(**settings)
 
 
@@ -282,7 +283,8 @@ def notes(tmp_path):
         '<html><head>{{ djreconnect_scripts() }}</head><body dj-view="{{ dj_view_id }}">'
         '<div dj-root><p id="n">{{ note_id }}</p><p id="t">{{ text }}</p></div></body></html>'
     )
-    live = DJReconnect(Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=WHEELS), [tmp_path])
+    settings = Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=WHEELS, trusted_hosts=["testserver"])
+    live = DJReconnect(settings, [tmp_path])
     live.page("/notes/{note_id}", NoteView, public=True)
     with TestClient(live.app) as client:
         yield live, client
@@ -358,8 +360,15 @@ def test_index_html_base_href_is_the_request_origin(tmp_path):
         assert '<base href="http://testserver/">' in response.text
         # Only the <base> changes.
         assert response.text == STATIC_PAGE.replace('http://localhost:8000/">', 'http://testserver/">', 1)
-        response = other.get("/index.html", headers={"host": "example.org:9000"})
+
+    trusted = ["testserver", "example.org:9000"]
+    with TestClient(demo_app(node_modules_dir=tmp_path / "node_modules", trusted_hosts=trusted)) as other:
+        response = other.get("/index.html", headers={"host": "Example.ORG:9000"})
         assert '<base href="http://example.org:9000/">' in response.text
+        # Only a trusted Host is reflected, and never as it was sent.
+        for host in ("example.org:9001", "evil.example", 'example.org:9000"><script>'):
+            response = other.get("/index.html", headers={"host": host})
+            assert response.status_code == 400 and "<base" not in response.text
 
 
 def test_no_index_html_route_without_the_file(tmp_path):
