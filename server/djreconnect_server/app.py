@@ -1,5 +1,6 @@
 """The backend: a FastAPI app serving view pages, the live WebSocket, and the browser assets."""
 
+import asyncio
 import logging
 import mimetypes
 
@@ -12,6 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from djreconnect_server.hosts import TrustedHostMiddleware, parse_host
 from djreconnect_server.live import LiveConnection
+from djreconnect_server.serving import install_log_filter
 from djreconnect_server.signing import MountSigner
 from djreconnect_server.sse import HEADER_CSRF, HEADER_SESSION, SSEHub, refused_stream
 from djreconnect_server.templating import Templates, pyscript_config
@@ -43,6 +45,7 @@ class DJReconnect:
         self.signer = MountSigner(settings.secret_key)
         self.views = {}
         self.app = app if app is not None else FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        self.app.state.djreconnect = self
         prefix = settings.prefix
         self.app.add_api_websocket_route(prefix + constants.PATH_WEBSOCKET, self.websocket)
         self.app.add_api_route(prefix + "/pyscript.json", self.pyscript_json, methods=["GET"])
@@ -66,6 +69,7 @@ class DJReconnect:
             self.app.mount(prefix + "/wheels", _public_assets(settings.wheels_dir), name="djreconnect-wheels")
         # Outermost: a request for an untrusted host is refused before anything runs.
         self.app.add_middleware(TrustedHostMiddleware, trusted=settings.trusted_hosts)
+        install_log_filter()
 
     # --- views ------------------------------------------------------------------
 
@@ -180,17 +184,19 @@ class DJReconnect:
         return self.sse.stream(request, params.get("session"), params.get("key"), last)
 
     async def _bounded_body(self, request):
-        """The request body, or None once it exceeds ``max_frame_bytes`` (read no further)."""
+        """The request body; None once it exceeds ``max_frame_bytes`` (read no further);
+        TimeoutError when it takes longer than ``body_timeout_s`` to arrive."""
         limit = self.settings.max_frame_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return None
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
+        async with asyncio.timeout(self.settings.body_timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
         return b"".join(chunks)
 
     async def sse_post(self, request: Request):
@@ -199,7 +205,16 @@ class DJReconnect:
         session, refused = self.sse.find(request.headers.get(HEADER_SESSION), request.headers.get(HEADER_CSRF))
         if refused is not None:
             return Response(refused[1], status_code=refused[0], media_type="text/plain")
-        body = await self._bounded_body(request)
+        try:
+            body = await self._bounded_body(request)
+        except TimeoutError:
+            # The rest of the body may still be on its way: this connection is done.
+            return Response(
+                "request body not received within %g s" % self.settings.body_timeout_s,
+                status_code=408,
+                media_type="text/plain",
+                headers={"Connection": "close"},
+            )
         if body is None:
             return Response("request too large", status_code=413, media_type="text/plain")
         try:

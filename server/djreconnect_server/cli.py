@@ -6,6 +6,9 @@ import sys
 from djreconnect import constants
 from djreconnect.backoff import Backoff, BackoffError
 
+from djreconnect_server.serving import DEFAULT_HEADER_TIMEOUT_S
+from djreconnect_server.settings import DEFAULT_BODY_TIMEOUT_S
+
 
 def _positive(text):
     value = int(text)
@@ -18,6 +21,13 @@ def _above_zero(text):
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _seconds(text):
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of seconds > 0")
     return value
 
 
@@ -62,6 +72,24 @@ def build_parser():
         help="another Host the demo answers for (repeatable): name, name:port or *.domain; "
         "by default only its bind address and port (and localhost forms of it)",
     )
+    demo.add_argument(
+        "--header-timeout-s",
+        type=_seconds,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        help="time a connection has to send a request head (default %(default)s)",
+    )
+    demo.add_argument(
+        "--body-timeout-s",
+        type=_seconds,
+        default=DEFAULT_BODY_TIMEOUT_S,
+        help="time a POST has to send its body (default %(default)s)",
+    )
+    demo.add_argument(
+        "--limit-concurrency",
+        type=_above_zero,
+        default=None,
+        help="connections served at once (default: from the open-file limit, raised to its hard limit)",
+    )
     return parser
 
 
@@ -73,8 +101,7 @@ def main(argv=None):
 
 
 def run_demo(args):
-    import uvicorn
-
+    from djreconnect_server import serving
     from djreconnect_server.demo import create_app
 
     try:
@@ -88,18 +115,30 @@ def run_demo(args):
             allowed_origins=args.allow_origin,
             cdn_base_url=args.cdn_base_url,
             trusted_hosts=demo_trusted_hosts(args.host, args.port, args.trusted_host),
+            body_timeout_s=args.body_timeout_s,
         )
     except (BackoffError, ValueError, RuntimeError) as error:
         print("djreconnect demo: %s" % error, file=sys.stderr)
         return 2
+    fd_limit = serving.raise_open_file_limit()
+    limit = args.limit_concurrency or serving.connection_limit(fd_limit)
     print(
-        "djreconnect demo on http://%s:%d/ (transport %s, %s)"
-        % (args.host, args.port, args.transport, args.interpreter),
+        "djreconnect demo on http://%s:%d/ (transport %s, %s; at most %d connections, open-file limit %d)"
+        % (args.host, args.port, args.transport, args.interpreter, limit, fd_limit),
         flush=True,
     )
     if args.host in ("0.0.0.0", "::"):
         print("djreconnect demo: reached by another name or address? add --trusted-host NAME:%d" % args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=2)
+    serving.run(
+        app,
+        host=args.host,
+        port=args.port,
+        settings=app.state.djreconnect.settings,
+        limit_concurrency=limit,
+        header_timeout_s=args.header_timeout_s,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
     return 0
 
 

@@ -11,6 +11,8 @@ from djreconnect_server.hosts import DEFAULT_PORTS, LOCAL_HOSTS, TrustedHosts
 
 # A checkout keeps npm's assets and the built wheel beside the packages.
 _CHECKOUT = Path(__file__).resolve().parents[2]
+# How long a POST may take to send its body (seconds); past it, 408.
+DEFAULT_BODY_TIMEOUT_S = 20.0
 
 
 def default_trusted_hosts(public_url):
@@ -39,7 +41,7 @@ class Settings:
     ``trusted_hosts`` are the hosts the backend answers for (``Host`` header); any other
     gets 400. By default: the host of ``public_url`` when it is set, else this machine's
     own names (``localhost``, ``127.0.0.1``, ``[::1]``), so a backend reached under any
-    other name must list it.
+    other name must list it. ``body_timeout_s`` bounds the reading of a POSTed body.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Settings:
         max_frames_per_second=100,
         max_frame_burst=1000,
         max_views=32,
+        body_timeout_s=DEFAULT_BODY_TIMEOUT_S,
         node_modules_dir=None,
         wheels_dir=None,
     ):
@@ -73,6 +76,7 @@ class Settings:
         for name, value in (
             ("heartbeat_interval_ms", heartbeat_interval_ms),
             ("heartbeat_timeout_ms", heartbeat_timeout_ms),
+            ("body_timeout_s", body_timeout_s),
         ):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
                 raise ValueError("%s must be a finite number > 0, not %r" % (name, value))
@@ -95,6 +99,7 @@ class Settings:
         self.max_frames_per_second = max_frames_per_second
         self.max_frame_burst = max_frame_burst
         self.max_views = max_views
+        self.body_timeout_s = body_timeout_s
         self.node_modules_dir = Path(
             node_modules_dir or os.environ.get("DJRECONNECT_NODE_MODULES") or _CHECKOUT / "node_modules"
         )
