@@ -8,9 +8,10 @@ from djreconnect import constants
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
-from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
+from djreconnect_server import assets
+from djreconnect_server.headers import SecurityHeadersMiddleware
 from djreconnect_server.hosts import TrustedHostMiddleware, parse_host
 from djreconnect_server.live import LiveConnection
 from djreconnect_server.serving import install_log_filter
@@ -24,11 +25,6 @@ log = logging.getLogger("djreconnect")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("application/zip", ".whl")
-
-
-def _public_assets(directory):
-    """Static files any origin may load (a static page elsewhere includes them)."""
-    return CORSMiddleware(StaticFiles(directory=directory), allow_origins=["*"], allow_methods=["GET"])
 
 
 class DJReconnect:
@@ -61,13 +57,18 @@ class DJReconnect:
                 allow_headers=["Content-Type", HEADER_SESSION, HEADER_CSRF],
             )
         if not settings.cdn_base_url:
-            self.app.mount(prefix + "/pyodide", _public_assets(settings.pyodide_dir), name="djreconnect-pyodide")
-            self.app.mount(
-                prefix + "/micropython", _public_assets(settings.micropython_dir), name="djreconnect-micropython"
+            # Only what the runtime loads; see assets.py for the lists and cache policy.
+            mounts = (
+                ("pyodide", settings.pyodide_dir, assets.pyodide_file, assets.unversioned),
+                ("micropython", settings.micropython_dir, assets.micropython_file, assets.unversioned),
+                ("pyscript", settings.pyscript_dir, assets.pyscript_file, assets.pyscript_chunk),
+                ("wheels", settings.wheels_dir, assets.wheel_file, assets.unversioned),
             )
-            self.app.mount(prefix + "/pyscript", _public_assets(settings.pyscript_dir), name="djreconnect-pyscript")
-            self.app.mount(prefix + "/wheels", _public_assets(settings.wheels_dir), name="djreconnect-wheels")
-        # Outermost: a request for an untrusted host is refused before anything runs.
+            for name, directory, allowed, versioned in mounts:
+                files = assets.public_assets(directory, allowed, versioned)
+                self.app.mount(prefix + "/" + name, files, name="djreconnect-" + name)
+        # Outermost last: a request for an untrusted host is refused before anything runs.
+        self.app.add_middleware(SecurityHeadersMiddleware)
         self.app.add_middleware(TrustedHostMiddleware, trusted=settings.trusted_hosts)
         install_log_filter()
 

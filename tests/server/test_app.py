@@ -375,3 +375,128 @@ def test_no_index_html_route_without_the_file(tmp_path):
     (tmp_path / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
     with TestClient(demo_app(node_modules_dir=tmp_path / "node_modules")) as other:
         assert other.get("/index.html").status_code == 404
+
+
+# --- response headers and the asset allow-list --------------------------------------------
+
+
+def test_pages_carry_nosniff_a_framing_policy_and_a_referrer_policy(page):
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert page.headers["referrer-policy"] == "same-origin"
+
+
+@pytest.mark.skipif(not (CHECKOUT / "index.html").is_file(), reason="the checkout has no index.html")
+def test_the_static_page_carries_the_framing_policy_too(client):
+    response = client.get("/index.html")
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/djreconnect/pyodide/pyodide.mjs",
+        "/djreconnect/pyscript.json",
+        "/djreconnect/pyodide/console.html",
+        "/nowhere",
+    ],
+)
+def test_every_answer_has_nosniff_and_only_pages_a_framing_policy(client, path):
+    response = client.get(path)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "x-frame-options" not in response.headers
+    assert response.headers["referrer-policy"] == "same-origin"
+
+
+def test_a_route_keeps_the_headers_it_sets_itself(tmp_path):
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+
+    app = FastAPI()
+
+    @app.get("/embeddable")
+    def embeddable():
+        return HTMLResponse("<p>hi</p>", headers={"X-Frame-Options": "SAMEORIGIN", "Referrer-Policy": "no-referrer"})
+
+    settings = Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=WHEELS, trusted_hosts=["testserver"])
+    DJReconnect(settings, [tmp_path], app=app)
+    with TestClient(app) as client:
+        response = client.get("/embeddable")
+    assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"  # added: it set none
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def pyscript_chunk():
+    """One of PyScript's content-hashed chunks, as the runtime requests it."""
+    return next((NODE_MODULES / "@pyscript" / "core" / "dist").glob("core-*.js")).name
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/djreconnect/pyodide/pyodide.mjs",
+        "/djreconnect/pyodide/pyodide.asm.mjs",
+        "/djreconnect/pyodide/pyodide.asm.wasm",
+        "/djreconnect/pyodide/python_stdlib.zip",
+        "/djreconnect/pyodide/pyodide-lock.json",
+        "/djreconnect/micropython/micropython.mjs",
+        "/djreconnect/micropython/micropython.wasm",
+        "/djreconnect/pyscript/core.js",
+        "/djreconnect/pyscript/core.css",
+    ],
+)
+def test_what_the_runtime_loads_is_served_and_revalidated(client, path):
+    response = client.head(path)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["etag"]
+    again = client.get(path, headers={"if-none-match": response.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["cache-control"] == "no-cache"
+
+
+def test_content_hashed_pyscript_chunks_are_immutable(client):
+    response = client.head("/djreconnect/pyscript/" + pyscript_chunk())
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_the_wheel_is_revalidated_its_name_does_not_change_with_a_rebuild(client, tree):
+    [wheel] = json.loads(tree.css_first('script[type="py"]').attributes["config"])["files"]
+    assert client.head(wheel).headers["cache-control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/djreconnect/pyodide/console.html",
+        "/djreconnect/pyodide/console-v2.html",
+        "/djreconnect/pyodide/pyodide.js",
+        "/djreconnect/pyodide/pyodide.mjs.map",
+        "/djreconnect/pyodide/package.json",
+        "/djreconnect/pyodide/README.md",
+        "/djreconnect/pyodide/pyodide.d.ts",
+        "/djreconnect/micropython/micropython-ulab.wasm",
+        "/djreconnect/micropython/package.json",
+        "/djreconnect/pyscript/service-worker.js",
+        "/djreconnect/pyscript/core.js.map",
+        "/djreconnect/pyscript/storage.js",
+        "/djreconnect/wheels/README.md",
+        "/djreconnect/pyodide/%2e%2e/pyscript/core.js",
+        "/djreconnect/pyodide/",
+    ],
+)
+def test_other_files_of_the_packages_are_404(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_every_file_kept_out_exists_so_the_404s_mean_something():
+    names = ("console.html", "console-v2.html", "pyodide.js", "pyodide.mjs.map", "package.json")
+    for name in names:
+        assert (NODE_MODULES / "pyodide" / name).is_file(), name
+    assert (NODE_MODULES / "@pyscript" / "core" / "dist" / "service-worker.js").is_file()
+
