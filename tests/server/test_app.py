@@ -500,3 +500,19 @@ def test_every_file_kept_out_exists_so_the_404s_mean_something():
         assert (NODE_MODULES / "pyodide" / name).is_file(), name
     assert (NODE_MODULES / "@pyscript" / "core" / "dist" / "service-worker.js").is_file()
 
+
+# --- the demo's own state stays bounded ----------------------------------------------------
+
+
+def test_restore_calls_keep_the_last_ten_and_a_count(client, tree):
+    with client.websocket_connect(WS) as ws:
+        assert roundtrip(ws, join_frame(tree))["t"] == "rendered"
+        for n in range(300):
+            params = {"doc_id": "doc-1", "cursor": "%d:%s" % (n, "x" * 1000)}
+            reply = roundtrip(
+                ws, {"t": "event", "ref": n + 2, "view": "editor", "handler": "restore_editor", "params": params}
+            )
+            assert reply["t"] == "reply", reply
+    [state] = [json.loads(op[2]) for op in reply["ops"] if op[0] == "text" and '"restore_count"' in op[2]]
+    assert state["restore_count"] == 300
+    assert [call["cursor"].split(":")[0] for call in state["restore_calls"]] == [str(n) for n in range(290, 300)]
