@@ -12,9 +12,10 @@ connection ``header_timeout_s`` to deliver a complete head (from its opening or 
 previous response), refuses heads over ``max_header_bytes`` with 431, and keeps the
 number of connections under ``limit_concurrency``: at the cap, a new connection closes
 the one that has waited longest without a request in progress (as nginx reuses idle
-connections); when none is idle, uvicorn answers the newcomer 503, and past the cap plus
-``OVERFLOW`` it is answered 503 at once. Request bodies are bounded by the application
-(``Settings.body_timeout_s``).
+connections); when none is idle (open streams, requests in flight), the newcomer is
+answered 503 once its request head is in, and past ``OVERFLOW`` such refusals at a time,
+at once. So the process never holds more than ``limit_concurrency + OVERFLOW``
+connections. Request bodies are bounded by the application (``Settings.body_timeout_s``).
 
     uvicorn app:app --http djreconnect_server.serving:GuardedHTTPProtocol --limit-concurrency 900
 
@@ -39,8 +40,10 @@ DEFAULT_KEEP_ALIVE_S = 5
 FD_TARGET = 65536
 # Descriptors kept for the process itself (listening socket, event loop, logs, stores).
 FD_RESERVED = 64
-# Connections past limit_concurrency that are still read (to be answered 503 cleanly).
+# Connections refused at a time while their request head is read (to answer 503 cleanly),
+# and how long one is given to send it.
 OVERFLOW = 32
+REFUSAL_WAIT_S = 1.0
 # At most one line per message per this many seconds for noisy, client-caused messages.
 LOG_INTERVAL_S = 10.0
 
@@ -73,36 +76,43 @@ class _HeadGuard:
     # Connections that may be waiting for a request head, oldest first (entries that
     # have since started a request are skipped and dropped when met).
     waiting = None
-    _limit = None
+    refusing = 0  # connections being refused now (at most ``overflow``)
+    _fd_limit = None
 
-    # --- uvicorn's protocol interface -------------------------------------------------
-
-    def connection_made(self, transport):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.limit_concurrency is None:  # uvicorn's own 503 check then uses ours too
+            self.limit_concurrency = self._limit_from_descriptors()
         self._refused = False
         self._upgraded = False
         self._head_bytes = 0
         self._deadline = None
-        limit = self._connection_limit()
-        if len(self.connections) + 1 >= limit and not self._evict_one():
-            if len(self.connections) >= limit + self.overflow:
-                self._refused = True
-                log.warning("refused a connection: %d open, the limit is %d", len(self.connections), limit)
-                transport.write(_response(503, "Service Unavailable", b"too many connections"))
-                transport.close()
-                return
-            # Accepted: uvicorn answers its request 503 (limit_concurrency), if it sends one.
+
+    # --- uvicorn's protocol interface -------------------------------------------------
+
+    def connection_made(self, transport):
+        # uvicorn answers 503 once len(connections) reaches the limit: keep them below it.
+        if len(self.connections) + 1 >= self.limit_concurrency and not self._evict_one():
+            self._refuse(transport)
+            return
         super().connection_made(transport)
         self._arm()
 
     def connection_lost(self, exc):
-        if self._refused:
-            return
         self._disarm()
+        if self._refused:
+            if self._refused == "counted":
+                type(self).refusing -= 1
+            self._refused = "done"
+            return
         self.waiting.pop(self, None)
         super().connection_lost(exc)
 
     def data_received(self, data):
         if self._refused:
+            self._head_bytes += len(data)
+            if b"\r\n\r\n" in data or self._head_bytes > 8192:
+                self._answer_refusal()
             return
         super().data_received(data)
         if self._waiting_for_head() and not self.transport.is_closing():
@@ -135,14 +145,12 @@ class _HeadGuard:
 
     # --- the guard ----------------------------------------------------------------------
 
-    def _connection_limit(self):
-        if self.config.limit_concurrency is not None:
-            return self.config.limit_concurrency
-        cls = type(self)
-        if cls._limit is None:
+    @classmethod
+    def _limit_from_descriptors(cls):
+        if _HeadGuard._fd_limit is None:
             soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            cls._limit = connection_limit(FD_TARGET if soft == resource.RLIM_INFINITY else soft)
-        return cls._limit
+            _HeadGuard._fd_limit = FD_TARGET if soft == resource.RLIM_INFINITY else soft
+        return connection_limit(_HeadGuard._fd_limit)
 
     def _waiting_for_head(self):
         return not self._upgraded and (self.cycle is None or self.cycle.response_complete)
@@ -176,9 +184,30 @@ class _HeadGuard:
                 victim._disarm()
                 victim.transport.close()
                 self.connections.discard(victim)
-                log.warning("at %d connections: closed the one idle longest", self._connection_limit())
+                log.warning("at %d connections: closed the one idle longest", self.limit_concurrency)
                 return True
         return False
+
+    def _refuse(self, transport):
+        """Every connection is busy: answer 503 once the request head is in (or after
+        REFUSAL_WAIT_S), so the client reads it rather than a reset; past ``overflow``
+        refusals at a time, at once. The connection is never handed to uvicorn."""
+        log.warning("refused a connection: %d busy, the limit is %d", len(self.connections), self.limit_concurrency)
+        self._refused = "refused"
+        self.transport = transport
+        cls = type(self)
+        if cls.refusing >= self.overflow:
+            self._answer_refusal()
+            return
+        cls.refusing += 1
+        self._refused = "counted"
+        self._deadline = self.loop.call_later(REFUSAL_WAIT_S, self._answer_refusal)
+
+    def _answer_refusal(self):
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(_response(503, "Service Unavailable", b"too many connections", retry_after=5))
+            self.transport.close()
 
     def _close_with(self, status, phrase, body):
         self.waiting.pop(self, None)
@@ -187,12 +216,14 @@ class _HeadGuard:
         self.transport.close()
 
 
-def _response(status, phrase, body):
+def _response(status, phrase, body, retry_after=None):
     head = "HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % (
         status,
         phrase,
         len(body),
     )
+    if retry_after is not None:
+        head += "retry-after: %d\r\n" % retry_after
     return head.encode("ascii") + b"connection: close\r\n\r\n" + body
 
 
@@ -208,6 +239,7 @@ def guarded_protocol(base=AutoHTTPProtocol, header_timeout_s=DEFAULT_HEADER_TIME
             "header_timeout_s": header_timeout_s,
             "max_header_bytes": max_header_bytes or DEFAULT_MAX_HEADER_BYTES,
             "waiting": collections.OrderedDict(),
+            "refusing": 0,
         },
     )
 

@@ -1,12 +1,11 @@
 """HTTP-level limits of a real demo process: slow bodies, slow or silent request heads, too
 many connections for the open-file limit, oversized heads, and bad WebSocket frames in the log.
 
-Each attack runs 300 connections while a bystander keeps doing WebSocket round trips (and,
+Each attack runs 300 connections while a bystander (WebSocket or SSE) keeps making event round trips (and,
 where it matters, page loads); the figures are printed (run with ``-s`` to see them).
 """
 
 import base64
-import contextlib
 import http.client
 import json
 import os
@@ -21,7 +20,8 @@ import urllib.request
 import pytest
 from demo_server import DemoServer
 from djreconnect import constants
-from websockets.sync.client import connect
+
+from .test_safety import CLIENTS, Editor
 
 ATTACKERS = 300
 WS_PATH = constants.DEFAULT_PREFIX + constants.PATH_WEBSOCKET
@@ -44,31 +44,35 @@ def percentile(values, fraction):
 
 
 class Bystander:
-    """A client minding its own business: WebSocket ping round trips, one after another,
-    on a connection opened before the attack."""
+    """A client minding its own business: a mounted editor whose ``increment`` events make
+    round trips one after another (each a render and a patch), over ``transport``, on a
+    connection opened before the attack. It measures for a second before the attack
+    starts (the baseline of the same run), then during it."""
 
-    def __init__(self, server):
-        self.url = "ws://127.0.0.1:%d%s" % (server.port, WS_PATH)
-        self.times = []
+    BASELINE_S = 1.0
+
+    def __init__(self, server, transport):
+        self.server = server
+        self.transport = transport
+        self.baseline = []
+        self.times = self.baseline
         self.failures = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._exit = contextlib.ExitStack()
 
     def __enter__(self):
-        self.ws = self._exit.enter_context(connect(self.url, open_timeout=10))
+        self.client = CLIENTS[self.transport](self.server)
+        self.editor = Editor(self.client).join()
         self._thread.start()
+        time.sleep(self.BASELINE_S)
+        self.times = []  # the attack starts now
         return self
 
     def _run(self):
-        ref = 0
         while not self._stop.is_set():
-            ref += 1
             started = time.monotonic()
             try:
-                self.ws.send(json.dumps({"t": "ping", "ref": ref}))
-                reply = json.loads(self.ws.recv(timeout=10))
-                assert reply == {"t": "pong", "ref": ref}, reply
+                self.editor.call("increment", amount="1")
             except Exception as error:  # recorded, and the test fails on it
                 self.failures.append(repr(error))
                 return
@@ -78,16 +82,28 @@ class Bystander:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(15)
-        self._exit.close()
+        self.client.close()
 
     def report(self, what):
         ms = [t * 1000 for t in self.times]
+        idle = [t * 1000 for t in self.baseline]
         print(
-            "\n%s: bystander round trips %d, p50 %.1f ms, p99 %.1f ms, max %.1f ms"
-            % (what, len(ms), percentile(ms, 0.5), percentile(ms, 0.99), max(ms))
+            "\n%s: bystander (%s) event round trips %d, p50 %.1f ms, p99 %.1f ms, max %.1f ms "
+            "(before the attack: p50 %.1f ms, p99 %.1f ms)"
+            % (
+                what,
+                self.transport,
+                len(ms),
+                percentile(ms, 0.5),
+                percentile(ms, 0.99),
+                max(ms),
+                percentile(idle, 0.5),
+                percentile(idle, 0.99),
+            )
         )
         assert not self.failures, self.failures
-        assert len(ms) >= 10
+        assert len(ms) >= 10 and idle
+        assert self.editor.state["clicks"] == len(ms) + len(idle)  # every event applied, once
         assert max(ms) < 2000  # a sanity bound, not a benchmark
 
 
@@ -160,15 +176,21 @@ def close_all(sockets):
 # --- slow bodies ---------------------------------------------------------------------
 
 
+@pytest.fixture(params=["ws", "sse"])
+def bystander(request):
+    """The bystander's transport: every attack is watched over both."""
+    return request.param
+
+
 @needs_proc
-def test_slow_body_posts_are_timed_out_with_408():
+def test_slow_body_posts_are_timed_out_with_408(bystander):
     server = DemoServer("--transport", "sse", "--body-timeout-s", "1").start()
     attackers = []
     try:
         session, csrf, stream = sse_session(server)
         baseline = open_fds(server)
         stop = threading.Event()
-        with Bystander(server) as bystander:
+        with Bystander(server, bystander) as watcher:
             started = time.monotonic()
             for _ in range(ATTACKERS):
                 sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
@@ -191,7 +213,7 @@ def test_slow_body_posts_are_timed_out_with_408():
         )
         assert statuses == [408] * ATTACKERS
         assert left <= 5
-        bystander.report("slow bodies")
+        watcher.report("slow bodies")
         stream.close()
     finally:
         close_all(attackers)
@@ -211,13 +233,13 @@ def quick_heads():
 
 @needs_proc
 @pytest.mark.parametrize("kind", ["slow", "silent"])
-def test_slow_and_silent_heads_are_closed_after_the_header_timeout(quick_heads, kind):
+def test_slow_and_silent_heads_are_closed_after_the_header_timeout(quick_heads, kind, bystander):
     server = quick_heads
     baseline = open_fds(server)
     attackers = []
     stop = threading.Event()
     try:
-        with Bystander(server) as bystander:
+        with Bystander(server, bystander) as watcher:
             started = time.monotonic()
             for _ in range(ATTACKERS):
                 sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
@@ -241,7 +263,7 @@ def test_slow_and_silent_heads_are_closed_after_the_header_timeout(quick_heads, 
         assert statuses == [408 if kind == "slow" else None] * ATTACKERS
         assert left <= 5
         assert all(status == 200 for status, _ in loads)
-        bystander.report("%s heads" % kind)
+        watcher.report("%s heads" % kind)
     finally:
         stop.set()
         close_all(attackers)
@@ -287,13 +309,13 @@ def low_fd_limit():
 
 
 @needs_proc
-def test_more_silent_sockets_than_descriptors_do_not_lock_a_bystander_out():
+def test_more_silent_sockets_than_descriptors_do_not_lock_a_bystander_out(bystander):
     """With the default 10 s header timeout, 300 silent sockets against a process allowed
     256 descriptors: the oldest idle ones make room, so new clients are served at once."""
     server = DemoServer(preexec_fn=low_fd_limit).start()
     attackers = []
     try:
-        with Bystander(server) as bystander:
+        with Bystander(server, bystander) as watcher:
             for _ in range(ATTACKERS):
                 attackers.append(socket.create_connection(("127.0.0.1", server.port), timeout=10))
             time.sleep(0.5)
@@ -308,32 +330,62 @@ def test_more_silent_sockets_than_descriptors_do_not_lock_a_bystander_out():
         )
         assert [status for status, _ in loads] == [200] * len(loads)
         assert peak < FD_LIMIT - 32
-        bystander.report("silent sockets past the descriptor limit")
+        watcher.report("silent sockets past the descriptor limit")
         assert server.process.poll() is None
     finally:
         close_all(attackers)
         server.stop()
 
 
-def test_when_every_connection_is_busy_a_newcomer_is_refused_with_503():
-    """Open streams are not idle: at the cap a newcomer is answered 503 (a clean refusal,
-    not a reset), and is served once a stream ends."""
+@needs_proc
+def test_when_every_connection_is_busy_newcomers_are_refused_with_503_and_bounded():
+    """Open streams and WebSockets are not idle. At the cap a newcomer is answered 503
+    once it has sent its head (a clean refusal, not a reset); silent newcomers are held
+    one second at most, 32 at a time, and the rest are answered at once. Once a stream
+    ends, newcomers are served again."""
     server = DemoServer("--limit-concurrency", "12", "--transport", "sse").start()
-    streams = []
+    busy, silent = [], []
     try:
-        for _ in range(11):
-            streams.append(sse_session(server)[2])
+        baseline = open_fds(server)
+        for n in range(11):
+            busy.append(sse_session(server)[2] if n % 2 else open_websocket(server.port))
         status, _ = page_load(server)
         assert status == 503
-        close_all(streams)
-        streams = []
+        started = time.monotonic()
+        for _ in range(40):
+            silent.append(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+        time.sleep(0.3)
+        held = open_fds(server) - baseline
+        statuses = wait_all(silent, started + 3)
+        print("\nat the cap: 11 busy, 40 silent newcomers: %d descriptors held; answers %s" % (held, statuses))
+        assert statuses == [503] * 40
+        assert held <= 11 + 32 + 2
+        close_all(busy)
+        busy = []
         deadline = time.monotonic() + 10
         while page_load(server)[0] != 200:
             assert time.monotonic() < deadline, "never served again"
             time.sleep(0.2)
     finally:
-        close_all(streams)
+        close_all(busy + silent)
         server.stop()
+
+
+def open_websocket(port):
+    """A raw socket that has completed a WebSocket handshake (an open, busy connection)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16))
+    sock.sendall(
+        b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (WS_PATH.encode(), port, key)
+    )
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 101"), data
+    return sock
 
 
 # --- bad WebSocket frames in the log ---------------------------------------------------------
@@ -350,15 +402,7 @@ def masked_frame(payload, opcode=0x1):
 
 def send_invalid_utf8(port):
     """One WebSocket whose single text frame is not UTF-8; the close code it gets."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        key = base64.b64encode(os.urandom(16))
-        sock.sendall(
-            b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (WS_PATH.encode(), port, key)
-        )
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += sock.recv(4096)
+    with open_websocket(port) as sock:
         sock.sendall(masked_frame(b'{"t": "ping", "ref": "\xff\xfe"}'))
         frame = sock.recv(4096)
         assert frame[0] == 0x88, frame  # a close frame
