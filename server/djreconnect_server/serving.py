@@ -44,6 +44,8 @@ FD_RESERVED = 64
 # and how long one is given to send it.
 OVERFLOW = 32
 REFUSAL_WAIT_S = 1.0
+# How long a connection answered 408/431 is still read (and dropped) before it closes.
+LINGER_S = 1.0
 # At most one line per message per this many seconds for noisy, client-caused messages.
 LOG_INTERVAL_S = 10.0
 
@@ -87,6 +89,8 @@ class _HeadGuard:
         self._upgraded = False
         self._head_bytes = 0
         self._deadline = None
+        self._lingering = False
+        self._in_head = None
 
     # --- uvicorn's protocol interface -------------------------------------------------
 
@@ -109,13 +113,15 @@ class _HeadGuard:
         super().connection_lost(exc)
 
     def data_received(self, data):
+        if self._lingering:
+            return  # answered and closing: what else the client sends is dropped
         if self._refused:
             self._head_bytes += len(data)
             if b"\r\n\r\n" in data or self._head_bytes > 8192:
                 self._answer_refusal()
             return
         super().data_received(data)
-        if self._waiting_for_head() and not self.transport.is_closing():
+        if self._reading_head() and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > self.max_header_bytes:
                 log.warning("closed a connection: request head over %d bytes", self.max_header_bytes)
@@ -137,6 +143,16 @@ class _HeadGuard:
             self._head_bytes = 0
             self._arm()
 
+    # httptools' parser callbacks (h11 has none: _in_head stays None).
+
+    def on_message_begin(self):
+        self._in_head = True
+        super().on_message_begin()
+
+    def on_headers_complete(self):
+        self._in_head = False
+        super().on_headers_complete()
+
     def handle_websocket_upgrade(self, *args):
         self._upgraded = True
         self._disarm()
@@ -153,7 +169,17 @@ class _HeadGuard:
         return connection_limit(_HeadGuard._fd_limit)
 
     def _waiting_for_head(self):
+        """No request in progress (the deadline runs, the connection may be evicted)."""
         return not self._upgraded and (self.cycle is None or self.cycle.response_complete)
+
+    def _reading_head(self):
+        """Whether the bytes just parsed were (part of) a request head. httptools says so
+        exactly (between a message's start and its headers' end); with h11, which bounds
+        heads itself, it is a head when no request is in progress and the last one's body
+        is all in (a body still arriving after an early answer, e.g. 413, is not a head)."""
+        if self._in_head is not None:
+            return self._in_head
+        return self._waiting_for_head() and (self.cycle is None or not self.cycle.more_body)
 
     def _arm(self):
         """Give the connection ``header_timeout_s`` from now to deliver a request head."""
@@ -170,10 +196,10 @@ class _HeadGuard:
     def _head_timeout(self):
         self._deadline = None
         if self._waiting_for_head() and not self.transport.is_closing():
-            self.waiting.pop(self, None)
             if self._head_bytes:
                 self._close_with(408, "Request Timeout", b"request head not received in time")
             else:
+                self.waiting.pop(self, None)
                 self.transport.close()
 
     def _evict_one(self):
@@ -210,10 +236,17 @@ class _HeadGuard:
             self.transport.close()
 
     def _close_with(self, status, phrase, body):
-        self.waiting.pop(self, None)
+        """Answer and close, reading (and dropping) for LINGER_S what the client is still
+        sending: closing with unread data would reset the connection, and the client
+        could lose the answer. (It stays evictable meanwhile.)"""
         self._disarm()
+        self._lingering = True
         self.transport.write(_response(status, phrase, body))
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self._deadline = self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
 
 
 def _response(status, phrase, body, retry_after=None):

@@ -1,11 +1,16 @@
-"""serving.py without a server: the rate-limited log filter, the descriptor arithmetic, the
-uvicorn options. (The protocol itself is tested over a real process in test_http_limits.)"""
+"""serving.py: the rate-limited log filter, the descriptor arithmetic, the uvicorn options,
+and the guard on both of uvicorn's HTTP protocols in a real server (the demo, on
+httptools, is attacked in test_http_limits)."""
 
 import logging
+import socket
 import subprocess
 import sys
+import time
+import types
 
 import pytest
+from demo_server import free_port
 from djreconnect_server import Settings, serving
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -142,3 +147,140 @@ def test_a_percent_sign_in_the_error_of_a_message_with_args_does_not_break_it():
     line = record("closed %d", args=(3,), error=ValueError("100% bad"))
     assert limit.filter(line)
     assert line.getMessage() == "closed 3 (100% bad)"
+
+
+# --- the guard on each of uvicorn's HTTP protocols, in a real server ------------------------
+
+SERVER = """
+import sys
+import uvicorn
+from djreconnect_server import serving
+from uvicorn.protocols.http.{module} import {base}
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({{"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}})
+    await send({{"type": "http.response.body", "body": b"ok"}})
+
+protocol = serving.guarded_protocol({base}, header_timeout_s=0.5)
+uvicorn.run(app, host="127.0.0.1", port={port}, http=protocol, limit_concurrency=50, log_level="warning")
+"""
+
+
+@pytest.fixture(params=[("h11_impl", "H11Protocol"), ("httptools_impl", "HttpToolsProtocol")], ids=["h11", "httptools"])
+def guarded_server(request):
+    module, base = request.param
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER.format(module=module, base=base, port=port)], stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+            time.sleep(0.05)
+    yield types.SimpleNamespace(port=port, base=base)
+    process.kill()
+    process.wait()
+
+
+def answer(sock, timeout=3.0):
+    """What the server sends before closing or going quiet for ``timeout`` s."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return data, "closed"
+            data += chunk
+    except socket.timeout:
+        return data, "open"
+    except ConnectionResetError:
+        return data, "reset"
+
+
+def test_each_protocol_closes_a_silent_socket_at_the_deadline(guarded_server):
+    with socket.create_connection(("127.0.0.1", guarded_server.port)) as sock:
+        started = time.monotonic()
+        assert answer(sock) == (b"", "closed")
+        assert 0.4 < time.monotonic() - started < 2
+
+
+def test_each_protocol_answers_a_slow_head_408(guarded_server):
+    with socket.create_connection(("127.0.0.1", guarded_server.port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        data, state = answer(sock)
+        assert data.startswith(b"HTTP/1.1 408 ") and state == "closed"
+
+
+def test_each_protocol_serves_keep_alive_requests_past_the_deadline(guarded_server):
+    with socket.create_connection(("127.0.0.1", guarded_server.port)) as sock:
+        for _ in range(3):
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            data, state = answer(sock, timeout=0.35)
+            assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"ok") and state == "open"
+
+
+def test_each_protocol_refuses_a_head_over_the_limit(guarded_server):
+    with socket.create_connection(("127.0.0.1", guarded_server.port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for _ in range(80):
+                sock.sendall(b"X-Padding: " + b"p" * 1000 + b"\r\n")
+        except OSError:
+            pass
+        data, state = answer(sock)
+        if guarded_server.base == "HttpToolsProtocol":
+            assert data.split(b" ", 2)[1] == b"431" and state == "closed"
+        else:  # h11 enforces its own limit (h11_max_incomplete_event_size): 400, and a reset
+            assert state in ("closed", "reset") and data[:12] in (b"", b"HTTP/1.1 400")
+
+
+def test_each_protocol_makes_room_by_closing_the_longest_idle(guarded_server):
+    idle = [socket.create_connection(("127.0.0.1", guarded_server.port)) for _ in range(60)]
+    try:
+        with socket.create_connection(("127.0.0.1", guarded_server.port)) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data, _ = answer(sock)
+            assert data.startswith(b"HTTP/1.1 200 ")
+        assert answer(idle[0], timeout=0.2) == (b"", "closed")  # the oldest made room
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def send_early_answered_body(sock):
+    """A POST the app answers before reading its 100 kB body; then the body itself."""
+    sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+    data, state = answer(sock, timeout=0.3)
+    assert data.startswith(b"HTTP/1.1 200 ") and state == "open"
+    sock.sendall(b"b" * 100000)
+
+
+def test_the_rest_of_a_body_answered_early_is_not_taken_for_a_head(guarded_server):
+    with socket.create_connection(("127.0.0.1", guarded_server.port)) as sock:
+        send_early_answered_body(sock)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data, state = answer(sock, timeout=0.3)
+        assert data.startswith(b"HTTP/1.1 200 ") and state == "open"
+
+
+def test_after_a_body_answered_early_an_endless_head_is_still_refused(guarded_server):
+    with socket.create_connection(("127.0.0.1", guarded_server.port)) as sock:
+        send_early_answered_body(sock)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for _ in range(80):
+                sock.sendall(b"X-Padding: " + b"p" * 1000 + b"\r\n")
+        except OSError:
+            pass
+        data, state = answer(sock)
+        if guarded_server.base == "HttpToolsProtocol":
+            assert data.split(b" ", 2)[1] == b"431" and state == "closed"
+        else:
+            assert state in ("closed", "reset") and data[:12] in (b"", b"HTTP/1.1 400")
