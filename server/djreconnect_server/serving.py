@@ -320,7 +320,9 @@ def _pick(mapping, *names):
 
 # uvicorn's messages that any client can cause at will, and whether to drop their traceback.
 NOISY_MESSAGES = {
-    "Invalid UTF-8 sequence received from client.": True,  # a traceback per bad frame
+    # uvicorn's websockets protocol decodes text frames itself and logs a failure with
+    # logger.exception: a traceback per bad frame, before the application sees anything.
+    "Invalid UTF-8 sequence received from client.": True,
     "Invalid HTTP request received.": False,
     "Exceeded concurrency limit.": False,
 }
