@@ -11,6 +11,8 @@ TAGS = ("python", "web", "networking", "ux")
 Category = Literal[CATEGORIES]
 Visibility = Literal[VISIBILITIES]
 Tag = Literal[TAGS]
+# restore_editor calls the state shows (the newest); restore_count counts them all.
+RESTORE_CALLS_KEPT = 10
 
 
 class EditorView(LiveView):
@@ -31,6 +33,7 @@ class EditorView(LiveView):
         self.saves = 0
         self.saved = {}
         self.restore_calls = []
+        self.restore_count = 0
 
     def get_context(self):
         context = LiveView.get_context(self)
@@ -57,7 +60,8 @@ class EditorView(LiveView):
     def restore_editor(self, doc_id: str = "", cursor: str = "", **kwargs):
         self.doc_id = doc_id
         self.cursor = cursor
-        self.restore_calls.append({"doc_id": doc_id, "cursor": cursor})
+        self.restore_calls = self.restore_calls[-(RESTORE_CALLS_KEPT - 1) :] + [{"doc_id": doc_id, "cursor": cursor}]
+        self.restore_count += 1
 
     @event_handler()
     def set_published(self, value: bool = False, **kwargs):
