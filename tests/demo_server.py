@@ -20,9 +20,10 @@ class DemoServer:
     """``djreconnect demo`` as a real process on a fixed port: it can be killed,
     stopped, and started again on the same port."""
 
-    def __init__(self, *flags, port=None):
+    def __init__(self, *flags, port=None, preexec_fn=None):
         self.port = port or free_port()
         self.flags = list(flags)
+        self.preexec_fn = preexec_fn  # run in the child before it starts (e.g. setrlimit)
         self.process = None
         self.url = "http://127.0.0.1:%d" % self.port
 
@@ -32,7 +33,9 @@ class DemoServer:
 
     def start(self):
         command = self.command()
-        self.process = subprocess.Popen(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            command, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=self.preexec_fn
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -8,11 +8,14 @@ from djreconnect import constants
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
-from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
+from djreconnect_server import assets
+from djreconnect_server.headers import SecurityHeadersMiddleware
+from djreconnect_server.hosts import TrustedHostMiddleware, parse_host
 from djreconnect_server.live import LiveConnection
 from djreconnect_server.pubsub import PubSub
+from djreconnect_server.serving import install_log_filter
 from djreconnect_server.sessions import SessionRegistry
 from djreconnect_server.signing import MountSigner
 from djreconnect_server.sse import HEADER_CHANNEL, HEADER_CSRF, SSEHub, refused_stream
@@ -25,11 +28,6 @@ log = logging.getLogger("djreconnect")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("application/zip", ".whl")
-
-
-def _public_assets(directory):
-    """Static files any origin may load (a static page elsewhere includes them)."""
-    return CORSMiddleware(StaticFiles(directory=directory), allow_origins=["*"], allow_methods=["GET"])
 
 
 class DJReconnect:
@@ -52,6 +50,7 @@ class DJReconnect:
         self.sessions.store.on_drop = self.hub.forget_session
         self.app = app if app is not None else FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
         self.app.router.on_shutdown.append(self.sessions.close)
+        self.app.state.djreconnect = self
         prefix = settings.prefix
         self.app.add_api_websocket_route(prefix + constants.PATH_WEBSOCKET, self.websocket)
         self.app.add_api_route(prefix + "/pyscript.json", self.pyscript_json, methods=["GET"])
@@ -67,12 +66,20 @@ class DJReconnect:
                 allow_headers=["Content-Type", HEADER_CHANNEL, HEADER_CSRF],
             )
         if not settings.cdn_base_url:
-            self.app.mount(prefix + "/pyodide", _public_assets(settings.pyodide_dir), name="djreconnect-pyodide")
-            self.app.mount(
-                prefix + "/micropython", _public_assets(settings.micropython_dir), name="djreconnect-micropython"
+            # Only what the runtime loads; see assets.py for the lists and cache policy.
+            mounts = (
+                ("pyodide", settings.pyodide_dir, assets.pyodide_file, assets.unversioned),
+                ("micropython", settings.micropython_dir, assets.micropython_file, assets.unversioned),
+                ("pyscript", settings.pyscript_dir, assets.pyscript_file, assets.pyscript_chunk),
+                ("wheels", settings.wheels_dir, assets.wheel_file, assets.unversioned),
             )
-            self.app.mount(prefix + "/pyscript", _public_assets(settings.pyscript_dir), name="djreconnect-pyscript")
-            self.app.mount(prefix + "/wheels", _public_assets(settings.wheels_dir), name="djreconnect-wheels")
+            for name, directory, allowed, versioned in mounts:
+                files = assets.public_assets(directory, allowed, versioned)
+                self.app.mount(prefix + "/" + name, files, name="djreconnect-" + name)
+        # Outermost last: a request for an untrusted host is refused before anything runs.
+        self.app.add_middleware(SecurityHeadersMiddleware)
+        self.app.add_middleware(TrustedHostMiddleware, trusted=settings.trusted_hosts)
+        install_log_filter()
 
     # --- views ------------------------------------------------------------------
 
@@ -128,10 +135,27 @@ class DJReconnect:
         tokens = {view_cls.view_name: self.signer.sign(view_cls.view_name, params)}
         return self.templates.render(view, {"dj_tokens": tokens})
 
+    def own_url(self, request):
+        """The backend's URL for links it hands out: ``public_url``, else the origin the
+        request was sent to, rebuilt from its ``Host`` once that is trusted; None if not."""
+        if self.settings.public_url:
+            return self.settings.public_url
+        host = request.headers.get("host")
+        parsed = parse_host(host)
+        if parsed is None or not self.settings.trusted_hosts.allows_host_header(host):
+            return None
+        name, port = parsed
+        return "%s://%s" % (request.url.scheme, name if port is None else "%s:%d" % (name, port))
+
     async def pyscript_json(self, request: Request):
         """PyScript's config with absolute URLs, for static pages on other origins
         (PyScript resolves the URLs in its config against the page, not the backend)."""
-        base = self.settings.cdn_base_url or str(request.base_url).rstrip("/") + self.settings.prefix
+        base = self.settings.cdn_base_url
+        if not base:
+            own = self.own_url(request)
+            if own is None:
+                return Response("Invalid host header", status_code=400, media_type="text/plain")
+            base = own + self.settings.prefix
         interpreter = request.query_params.get("interpreter", self.settings.interpreter)
         if interpreter not in constants.INTERPRETERS:
             return Response("unknown interpreter %r" % interpreter, status_code=400, media_type="text/plain")
@@ -141,14 +165,16 @@ class DJReconnect:
     # --- the live connection ------------------------------------------------------
 
     def origin_allowed(self, connection):
+        """Whether a page on the request's ``Origin`` may use the live connection: one of
+        ``allowed_origins``, or the backend's own origin (a trusted host, and the one the
+        request was sent to)."""
         origin = connection.headers.get("origin")
         if origin is None:
             return True  # not a browser: origins only guard browsers against other sites
         origin = origin.rstrip("/")
         if origin in self.settings.allowed_origins or "*" in self.settings.allowed_origins:
             return True
-        host = connection.headers.get("host", "")
-        return origin in ("http://" + host, "https://" + host)
+        return self.settings.trusted_hosts.own_origin(origin, connection.headers.get("host"))
 
     async def websocket(self, websocket: WebSocket):
         await websocket.accept()
@@ -210,17 +236,19 @@ class DJReconnect:
         return self.sse.stream(request)
 
     async def _bounded_body(self, request):
-        """The request body, or None once it exceeds ``max_frame_bytes`` (read no further)."""
+        """The request body; None once it exceeds ``max_frame_bytes`` (read no further);
+        TimeoutError when it takes longer than ``body_timeout_s`` to arrive."""
         limit = self.settings.max_frame_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return None
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
+        async with asyncio.timeout(self.settings.body_timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
         return b"".join(chunks)
 
     async def sse_post(self, request: Request):
@@ -229,7 +257,16 @@ class DJReconnect:
         channel, refused = self.sse.find(request.headers.get(HEADER_CHANNEL), request.headers.get(HEADER_CSRF))
         if refused is not None:
             return Response(refused[1], status_code=refused[0], media_type="text/plain")
-        body = await self._bounded_body(request)
+        try:
+            body = await self._bounded_body(request)
+        except TimeoutError:
+            # The rest of the body may still be on its way: this connection is done.
+            return Response(
+                "request body not received within %g s" % self.settings.body_timeout_s,
+                status_code=408,
+                media_type="text/plain",
+                headers={"Connection": "close"},
+            )
         if body is None:
             return Response("request too large", status_code=413, media_type="text/plain")
         try:

@@ -6,6 +6,9 @@ import sys
 from djreconnect import constants
 from djreconnect.backoff import Backoff, BackoffError
 
+from djreconnect_server.serving import DEFAULT_HEADER_TIMEOUT_S
+from djreconnect_server.settings import DEFAULT_BODY_TIMEOUT_S
+
 
 def _positive(text):
     value = int(text)
@@ -19,6 +22,24 @@ def _above_zero(text):
     if value <= 0:
         raise argparse.ArgumentTypeError("must be > 0")
     return value
+
+
+def _seconds(text):
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of seconds > 0")
+    return value
+
+
+def demo_trusted_hosts(host, port, extra=()):
+    """The hosts the demo answers for: its bind address and port, this machine's names
+    on that port when it listens on loopback or on every interface, and ``extra``."""
+    bracketed = "[%s]" % host if ":" in host and not host.startswith("[") else host
+    hosts = ["%s:%d" % (bracketed, port)]
+    if host in ("127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0", "::", "[::]"):
+        hosts += ["%s:%d" % (name, port) for name in ("localhost", "127.0.0.1", "[::1]")]
+    hosts += list(extra)
+    return list(dict.fromkeys(hosts))
 
 
 def build_parser():
@@ -81,6 +102,32 @@ def build_parser():
         metavar="TEXT",
         help="the failed banner's button (default: %(default)r)",
     )
+    demo.add_argument(
+        "--trusted-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="another Host the demo answers for (repeatable): name, name:port or *.domain; "
+        "by default only its bind address and port (and localhost forms of it)",
+    )
+    demo.add_argument(
+        "--header-timeout-s",
+        type=_seconds,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        help="time a connection has to send a request head (default %(default)s)",
+    )
+    demo.add_argument(
+        "--body-timeout-s",
+        type=_seconds,
+        default=DEFAULT_BODY_TIMEOUT_S,
+        help="time a POST has to send its body (default %(default)s)",
+    )
+    demo.add_argument(
+        "--limit-concurrency",
+        type=_above_zero,
+        default=None,
+        help="connections served at once (default: from the open-file limit, raised to its hard limit)",
+    )
     return parser
 
 
@@ -92,8 +139,7 @@ def main(argv=None):
 
 
 def run_demo(args):
-    import uvicorn
-
+    from djreconnect_server import serving
     from djreconnect_server.demo import create_app
 
     try:
@@ -114,16 +160,31 @@ def run_demo(args):
             banner_reconnecting=args.banner_reconnecting,
             banner_failed=args.banner_failed,
             banner_retry=args.banner_retry,
+            trusted_hosts=demo_trusted_hosts(args.host, args.port, args.trusted_host),
+            body_timeout_s=args.body_timeout_s,
         )
     except (BackoffError, ValueError, RuntimeError) as error:
         print("djreconnect demo: %s" % error, file=sys.stderr)
         return 2
+    fd_limit = serving.raise_open_file_limit()
+    limit = args.limit_concurrency or serving.connection_limit(fd_limit)
     print(
-        "djreconnect demo on http://%s:%d/ (transport %s, %s)"
-        % (args.host, args.port, args.transport, args.interpreter),
+        "djreconnect demo on http://%s:%d/ (transport %s, %s; at most %d connections, open-file limit %d)"
+        % (args.host, args.port, args.transport, args.interpreter, limit, fd_limit),
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=2)
+    if args.host in ("0.0.0.0", "::"):
+        print("djreconnect demo: reached by another name or address? add --trusted-host NAME:%d" % args.port)
+    serving.run(
+        app,
+        host=args.host,
+        port=args.port,
+        settings=app.state.djreconnect.settings,
+        limit_concurrency=limit,
+        header_timeout_s=args.header_timeout_s,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
     return 0
 
 

@@ -2,16 +2,36 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from djreconnect import constants
 from djreconnect.backoff import Backoff
 from djreconnect.banner import BannerTexts
 from djreconnect.connection import Settings as ConnectionSettings
 
+from djreconnect_server.hosts import DEFAULT_PORTS, LOCAL_HOSTS, TrustedHosts
 from djreconnect_server.stores import check_store_url
 
 # A checkout keeps npm's assets and the built wheel beside the packages.
 _CHECKOUT = Path(__file__).resolve().parents[2]
+# How long a POST may take to send its body (seconds); past it, 408.
+DEFAULT_BODY_TIMEOUT_S = 20.0
+
+
+def default_trusted_hosts(public_url):
+    """The hosts a backend answers for unless told: ``public_url``'s, or this machine's."""
+    if public_url:
+        url = urlsplit(public_url)
+        try:
+            host, port = url.hostname, url.port
+        except ValueError:
+            host = None
+        if not host or url.scheme not in ("http", "https"):
+            raise ValueError("public_url must be an absolute URL like https://example.com, not %r" % (public_url,))
+        host = "[%s]" % host if ":" in host else host
+        # A browser leaves the scheme's default port out of Host; any other port is kept.
+        return [host if port in (None, DEFAULT_PORTS[url.scheme]) else "%s:%d" % (host, port)]
+    return list(LOCAL_HOSTS)
 
 
 class Settings:
@@ -24,6 +44,11 @@ class Settings:
     ``cdn_base_url``, when set, replaces the backend's own asset URLs: Pyodide is
     loaded from ``{cdn}/pyodide/``, PyScript from ``{cdn}/pyscript/`` and the wheel
     from ``{cdn}/wheels/`` (a mirror of the backend's layout under its prefix).
+
+    ``trusted_hosts`` are the hosts the backend answers for (``Host`` header); any other
+    gets 400. By default: the host of ``public_url`` when it is set, else this machine's
+    own names (``localhost``, ``127.0.0.1``, ``[::1]``), so a backend reached under any
+    other name must list it. ``body_timeout_s`` bounds the reading of a POSTed body.
     """
 
     def __init__(
@@ -39,6 +64,7 @@ class Settings:
         cdn_base_url=None,
         public_url="",
         allowed_origins=(),
+        trusted_hosts=None,
         max_frame_bytes=constants.DEFAULT_MAX_FRAME_BYTES,
         max_frames_per_second=100,
         max_frame_burst=1000,
@@ -55,6 +81,7 @@ class Settings:
         session_retention_s=constants.DEFAULT_SESSION_RETENTION_S,
         max_retained_sessions=constants.DEFAULT_MAX_RETAINED_SESSIONS,
         max_retained_bytes=constants.DEFAULT_MAX_RETAINED_BYTES,
+        body_timeout_s=DEFAULT_BODY_TIMEOUT_S,
         node_modules_dir=None,
         wheels_dir=None,
         banner_reconnecting=constants.DEFAULT_BANNER_RECONNECTING,
@@ -80,6 +107,10 @@ class Settings:
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError("%s must be a whole number > 0, not %r" % (name, value))
+        if not isinstance(body_timeout_s, (int, float)) or isinstance(body_timeout_s, bool) or not (
+            0 < body_timeout_s < float("inf")
+        ):
+            raise ValueError("body_timeout_s must be a finite number > 0, not %r" % (body_timeout_s,))
         check_store_url(store)
         # The runtime's timing, validated once, by the class the runtime reads it with.
         self.timing = ConnectionSettings(
@@ -99,6 +130,9 @@ class Settings:
         self.cdn_base_url = cdn_base_url.rstrip("/") if cdn_base_url else None
         self.public_url = public_url.rstrip("/")
         self.allowed_origins = tuple(origin.rstrip("/") for origin in allowed_origins)
+        if trusted_hosts is None:
+            trusted_hosts = default_trusted_hosts(self.public_url)
+        self.trusted_hosts = TrustedHosts(trusted_hosts)
         self.max_frame_bytes = max_frame_bytes
         # A flood closes the connection (4029); a burst allows a recovery that replays
         # many fields at once.
@@ -123,6 +157,7 @@ class Settings:
         self.session_retention_s = session_retention_s
         self.max_retained_sessions = max_retained_sessions
         self.max_retained_bytes = max_retained_bytes
+        self.body_timeout_s = body_timeout_s
         self.node_modules_dir = Path(
             node_modules_dir or os.environ.get("DJRECONNECT_NODE_MODULES") or _CHECKOUT / "node_modules"
         )

@@ -31,6 +31,7 @@ def demo_app(**settings):
     settings.setdefault("node_modules_dir", NODE_MODULES)
     settings.setdefault("wheels_dir", WHEELS)
     settings.setdefault("secret_key", KEY)
+    settings.setdefault("trusted_hosts", ["testserver"])  # TestClient's Host
     return create_app(**settings)
 
 
@@ -282,7 +283,8 @@ def notes(tmp_path):
         '<html><head>{{ djreconnect_scripts() }}</head><body dj-view="{{ dj_view_id }}">'
         '<div dj-root><p id="n">{{ note_id }}</p><p id="t">{{ text }}</p></div></body></html>'
     )
-    live = DJReconnect(Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=WHEELS), [tmp_path])
+    settings = Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=WHEELS, trusted_hosts=["testserver"])
+    live = DJReconnect(settings, [tmp_path])
     live.page("/notes/{note_id}", NoteView, public=True)
     with TestClient(live.app) as client:
         yield live, client
@@ -361,11 +363,159 @@ def test_index_html_base_href_is_the_request_origin(tmp_path):
         assert '<base href="http://testserver/">' in response.text
         # Only the <base> changes.
         assert response.text == STATIC_PAGE.replace('http://localhost:8000/">', 'http://testserver/">', 1)
-        response = other.get("/index.html", headers={"host": "example.org:9000"})
+
+    trusted = ["testserver", "example.org:9000"]
+    with TestClient(demo_app(node_modules_dir=tmp_path / "node_modules", trusted_hosts=trusted)) as other:
+        response = other.get("/index.html", headers={"host": "Example.ORG:9000"})
         assert '<base href="http://example.org:9000/">' in response.text
+        # Only a trusted Host is reflected, and never as it was sent.
+        for host in ("example.org:9001", "evil.example", 'example.org:9000"><script>'):
+            response = other.get("/index.html", headers={"host": host})
+            assert response.status_code == 400 and "<base" not in response.text
 
 
 def test_no_index_html_route_without_the_file(tmp_path):
     (tmp_path / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
     with TestClient(demo_app(node_modules_dir=tmp_path / "node_modules")) as other:
         assert other.get("/index.html").status_code == 404
+
+
+# --- response headers and the asset allow-list --------------------------------------------
+
+
+def test_pages_carry_nosniff_a_framing_policy_and_a_referrer_policy(page):
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert page.headers["referrer-policy"] == "same-origin"
+
+
+@pytest.mark.skipif(not (CHECKOUT / "index.html").is_file(), reason="the checkout has no index.html")
+def test_the_static_page_carries_the_framing_policy_too(client):
+    response = client.get("/index.html")
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/djreconnect/pyodide/pyodide.mjs",
+        "/djreconnect/pyscript.json",
+        "/djreconnect/pyodide/console.html",
+        "/nowhere",
+    ],
+)
+def test_every_answer_has_nosniff_and_only_pages_a_framing_policy(client, path):
+    response = client.get(path)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "x-frame-options" not in response.headers
+    assert response.headers["referrer-policy"] == "same-origin"
+
+
+def test_a_route_keeps_the_headers_it_sets_itself(tmp_path):
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+
+    app = FastAPI()
+
+    @app.get("/embeddable")
+    def embeddable():
+        return HTMLResponse("<p>hi</p>", headers={"X-Frame-Options": "SAMEORIGIN", "Referrer-Policy": "no-referrer"})
+
+    settings = Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=WHEELS, trusted_hosts=["testserver"])
+    DJReconnect(settings, [tmp_path], app=app)
+    with TestClient(app) as client:
+        response = client.get("/embeddable")
+    assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"  # added: it set none
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def pyscript_chunk():
+    """One of PyScript's content-hashed chunks, as the runtime requests it."""
+    return next((NODE_MODULES / "@pyscript" / "core" / "dist").glob("core-*.js")).name
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/djreconnect/pyodide/pyodide.mjs",
+        "/djreconnect/pyodide/pyodide.asm.mjs",
+        "/djreconnect/pyodide/pyodide.asm.wasm",
+        "/djreconnect/pyodide/python_stdlib.zip",
+        "/djreconnect/pyodide/pyodide-lock.json",
+        "/djreconnect/micropython/micropython.mjs",
+        "/djreconnect/micropython/micropython.wasm",
+        "/djreconnect/pyscript/core.js",
+        "/djreconnect/pyscript/core.css",
+    ],
+)
+def test_what_the_runtime_loads_is_served_and_revalidated(client, path):
+    response = client.head(path)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["etag"]
+    again = client.get(path, headers={"if-none-match": response.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["cache-control"] == "no-cache"
+
+
+def test_content_hashed_pyscript_chunks_are_immutable(client):
+    response = client.head("/djreconnect/pyscript/" + pyscript_chunk())
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_the_wheel_is_revalidated_its_name_does_not_change_with_a_rebuild(client, tree):
+    [wheel] = json.loads(tree.css_first('script[type="py"]').attributes["config"])["files"]
+    assert client.head(wheel).headers["cache-control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/djreconnect/pyodide/console.html",
+        "/djreconnect/pyodide/console-v2.html",
+        "/djreconnect/pyodide/pyodide.js",
+        "/djreconnect/pyodide/pyodide.mjs.map",
+        "/djreconnect/pyodide/package.json",
+        "/djreconnect/pyodide/README.md",
+        "/djreconnect/pyodide/pyodide.d.ts",
+        "/djreconnect/micropython/micropython-ulab.wasm",
+        "/djreconnect/micropython/package.json",
+        "/djreconnect/pyscript/service-worker.js",
+        "/djreconnect/pyscript/core.js.map",
+        "/djreconnect/pyscript/storage.js",
+        "/djreconnect/wheels/README.md",
+        "/djreconnect/pyodide/%2e%2e/pyscript/core.js",
+        "/djreconnect/pyodide/",
+    ],
+)
+def test_other_files_of_the_packages_are_404(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_every_file_kept_out_exists_so_the_404s_mean_something():
+    names = ("console.html", "console-v2.html", "pyodide.js", "pyodide.mjs.map", "package.json")
+    for name in names:
+        assert (NODE_MODULES / "pyodide" / name).is_file(), name
+    assert (NODE_MODULES / "@pyscript" / "core" / "dist" / "service-worker.js").is_file()
+
+
+# --- the demo's own state stays bounded ----------------------------------------------------
+
+
+def test_restore_calls_keep_the_last_ten_and_a_count(client, tree):
+    with client.websocket_connect(WS) as ws:
+        assert roundtrip(ws, join_frame(tree))["t"] == "rendered"
+        for n in range(300):
+            params = {"doc_id": "doc-1", "cursor": "%d:%s" % (n, "x" * 1000)}
+            reply = roundtrip(
+                ws, {"t": "event", "ref": n + 2, "view": "editor", "handler": "restore_editor", "params": params}
+            )
+            assert reply["t"] == "reply", reply
+    [state] = [json.loads(op[2]) for op in reply["ops"] if op[0] == "text" and '"restore_count"' in op[2]]
+    assert state["restore_count"] == 300
+    assert [call["cursor"].split(":")[0] for call in state["restore_calls"]] == [str(n) for n in range(290, 300)]

@@ -5,7 +5,8 @@ import re
 from pathlib import Path
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from markupsafe import escape
 
 from djreconnect_server.app import DJReconnect
 from djreconnect_server.demo.editor import EditorView
@@ -22,7 +23,8 @@ MICROPYTHON_SCRIPT = '<script type="mpy" config="djreconnect/pyscript.json?inter
 
 def point_static_page(html, backend_url, interpreter):
     """index.html set up for a backend: its one URL, and the interpreter's script tag."""
-    html = _BASE_HREF.sub('<base href="%s/">' % backend_url.rstrip("/"), html, count=1)
+    href = escape(backend_url.rstrip("/") + "/")
+    html = _BASE_HREF.sub(lambda _: '<base href="%s">' % href, html, count=1)
     if interpreter == "micropython":
         html = html.replace(PYODIDE_SCRIPT, MICROPYTHON_SCRIPT, 1)
     return html
@@ -37,9 +39,12 @@ def create_app(**settings):
     static_page = live.settings.node_modules_dir.parent / "index.html"
 
     async def index_html(request: Request):
-        """The static include example, pointed at this backend."""
+        """The static include example, pointed at this backend (as the request reached it,
+        once its host is known to be trusted)."""
+        origin = live.own_url(request)
+        if origin is None:
+            return PlainTextResponse("Invalid host header", status_code=400)
         html = static_page.read_text(encoding="utf-8")
-        origin = str(request.base_url)
         return HTMLResponse(point_static_page(html, origin, live.settings.interpreter))
 
     if static_page.is_file():

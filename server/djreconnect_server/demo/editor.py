@@ -8,7 +8,6 @@ from djreconnect_server.views import HandlerError
 CATEGORIES = ("news", "guide", "opinion")
 VISIBILITIES = ("public", "unlisted", "private")
 TAGS = ("python", "web", "networking", "ux")
-RESTORE_CALLS_KEPT = 5
 # Shared comments: the topic they are broadcast on, how many the service keeps (and each
 # page shows), and the longest comment.
 COMMENTS_TOPIC = "comments"
@@ -33,6 +32,8 @@ BOARD = CommentBoard()
 Category = Literal[CATEGORIES]
 Visibility = Literal[VISIBILITIES]
 Tag = Literal[TAGS]
+# restore_editor calls the state shows (the newest); restore_count counts them all.
+RESTORE_CALLS_KEPT = 10
 
 
 class EditorView(LiveView):
@@ -83,7 +84,7 @@ class EditorView(LiveView):
         self.doc_id = doc_id
         self.cursor = cursor
         self.restore_count += 1
-        self.restore_calls = (self.restore_calls + [{"doc_id": doc_id, "cursor": cursor}])[-RESTORE_CALLS_KEPT:]
+        self.restore_calls = self.restore_calls[-(RESTORE_CALLS_KEPT - 1) :] + [{"doc_id": doc_id, "cursor": cursor}]
 
     @event_handler()
     def set_published(self, value: bool = False, **kwargs):

@@ -1,0 +1,72 @@
+"""The browser assets a backend serves: only the files the runtime loads, with their cache policy.
+
+npm's packages hold more than the runtime needs (Pyodide's ``console.html`` is a page
+that would run on the backend's origin, source maps, other builds); anything not on
+these lists is 404. The lists are what a page of each interpreter requests, as seen in
+Chromium (the browser suites boot every combination through them).
+"""
+
+import re
+
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.staticfiles import StaticFiles
+
+from djreconnect_server.headers import cache_control
+
+PYODIDE_FILES = frozenset(
+    ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
+)
+MICROPYTHON_FILES = frozenset(("micropython.mjs", "micropython.wasm"))
+PYSCRIPT_FILES = frozenset(("core.js", "core.css"))
+# PyScript's chunks are named by content hash (core-C9KDLldu.js): such a URL is versioned.
+PYSCRIPT_CHUNK = re.compile(
+    r"(?:core|deprecations-manager|donkey|error|py-editor|py-game|py-terminal|zip)-[A-Za-z0-9_-]{6,16}\.js"
+)
+WHEEL = re.compile(r"djreconnect-[A-Za-z0-9_.+]+-py3-none-any\.whl")
+
+
+def pyodide_file(name):
+    return name in PYODIDE_FILES
+
+
+def micropython_file(name):
+    return name in MICROPYTHON_FILES
+
+
+def pyscript_file(name):
+    return name in PYSCRIPT_FILES or pyscript_chunk(name)
+
+
+def pyscript_chunk(name):
+    return PYSCRIPT_CHUNK.fullmatch(name) is not None
+
+
+def wheel_file(name):
+    return WHEEL.fullmatch(name) is not None
+
+
+def unversioned(name):
+    return False
+
+
+class AssetFiles(StaticFiles):
+    """Files of ``directory`` for which ``allowed(name)`` holds (else 404), each with the
+    Cache-Control that ``versioned(name)`` calls for (see ``headers.cache_control``)."""
+
+    def __init__(self, directory, allowed, versioned=unversioned):
+        super().__init__(directory=directory)
+        self.allowed = allowed
+        self.versioned = versioned
+
+    async def get_response(self, path, scope):
+        if not self.allowed(path):
+            raise HTTPException(status_code=404)
+        response = await super().get_response(path, scope)
+        response.headers["Cache-Control"] = cache_control(self.versioned(path))
+        return response
+
+
+def public_assets(directory, allowed, versioned=unversioned):
+    """``AssetFiles`` that any origin may load (a static page elsewhere includes them)."""
+    return CORSMiddleware(AssetFiles(directory, allowed, versioned), allow_origins=["*"], allow_methods=["GET"])
