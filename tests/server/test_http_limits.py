@@ -151,8 +151,8 @@ def settle(server, baseline, within=3.0):
     return open_fds(server) - baseline
 
 
-def sse_session(server):
-    """(session, csrf, the open stream's socket) of a new SSE session."""
+def sse_channel(server):
+    """(channel, csrf, the open stream's socket) of a new SSE stream."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     sock.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (SSE_PATH.encode(), server.port))
     data = b""
@@ -160,11 +160,11 @@ def sse_session(server):
         chunk = sock.recv(4096)
         assert chunk, "the stream ended: %r" % data
         data += chunk
-        rest = data.partition(b"event: session")[2]
+        rest = data.partition(b"event: channel")[2]
         if b"\n" in rest.partition(b"data:")[2]:
             break
-    session = json.loads(rest.partition(b"data:")[2].split(b"\n", 1)[0])
-    return session["session"], session["csrf"], sock
+    grant = json.loads(rest.partition(b"data:")[2].split(b"\n", 1)[0])
+    return grant["channel"], grant["csrf"], sock
 
 
 def dribble(sockets, payload, stop, interval):
@@ -196,7 +196,7 @@ def test_slow_body_posts_are_timed_out_with_408(bystander):
     server = DemoServer("--transport", "sse", "--body-timeout-s", "1").start()
     attackers = []
     try:
-        session, csrf, stream = sse_session(server)
+        session, csrf, stream = sse_channel(server)
         baseline = open_fds(server)
         stop = threading.Event()
         with Bystander(server, bystander) as watcher:
@@ -205,7 +205,7 @@ def test_slow_body_posts_are_timed_out_with_408(bystander):
                 sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
                 sock.sendall(
                     b"POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 1000\r\n"
-                    b"X-DJ-Session: %s\r\nX-DJ-CSRF: %s\r\n\r\n{"
+                    b"X-DJ-Channel: %s\r\nX-DJ-CSRF: %s\r\n\r\n{"
                     % (POST_PATH.encode(), server.port, session.encode(), csrf.encode())
                 )
                 attackers.append(sock)
@@ -355,7 +355,7 @@ def test_when_every_connection_is_busy_newcomers_are_refused_with_503_and_bounde
     try:
         baseline = open_fds(server)
         for n in range(11):
-            busy.append(sse_session(server)[2] if n % 2 else open_websocket(server.port))
+            busy.append(sse_channel(server)[2] if n % 2 else open_websocket(server.port))
         status, _ = page_load(server)
         assert status == 503
         started = time.monotonic()
