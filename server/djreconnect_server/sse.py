@@ -145,7 +145,7 @@ class SSEHub:
     def find(self, channel_id, csrf):
         """The channel a POST may act on, or (status, reason)."""
         channel = self.channels.get(channel_id) if isinstance(channel_id, str) else None
-        if channel is None or channel.ended:
+        if channel is None or channel.ended or channel.refusal is not None:
             return None, (404, "unknown or closed stream")
         if not channel.check(csrf):
             return None, (403, "missing or wrong CSRF token")
