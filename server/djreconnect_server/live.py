@@ -342,7 +342,7 @@ class LiveConnection:
             state = ViewState(join.name, view)
             html, _ = await self._render_checked(state)
             state.advance(html)
-            ops = await self._offload(
+            ops = await self._charged(
                 len(join.html) + len(html),
                 _patch_from_page,
                 join.html,
@@ -369,14 +369,14 @@ class LiveConnection:
         if version == state.version:
             return []
         if state.previous is not None and version == state.previous[0]:
-            return await self._offload(
+            return await self._charged(
                 len(state.html) * 2,
                 lambda old, new: diff(parse_render(old), parse_render(new)),
                 state.previous[1],
                 state.html,
             )
         settings = self.settings
-        return await self._offload(
+        return await self._charged(
             len(page_html) + len(state.html),
             _patch_from_page,
             page_html,
@@ -457,7 +457,12 @@ class LiveConnection:
         says it may take more than a few milliseconds."""
         if size <= OFFLOAD_BYTES:
             return function(*args)
+        return await asyncio.get_running_loop().run_in_executor(_OFFLOAD, function, *args)
+
+    async def _charged(self, size, function, *args):
+        """``_offload``, with the work charged to this connection: a unit per
+        RENDER_UNIT_BYTES of HTML and per millisecond."""
         started = time.perf_counter()
-        result = await asyncio.get_running_loop().run_in_executor(_OFFLOAD, function, *args)
+        result = await self._offload(size, function, *args)
         self.budget.charge(size / RENDER_UNIT_BYTES + (time.perf_counter() - started) * 1000)
         return result

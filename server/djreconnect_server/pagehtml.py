@@ -3,9 +3,9 @@
 An HTML5 parser is quadratic in the nesting depth of block elements (lexbor: 12.5k
 nested ``<div>`` 0.2 s, 100k 18.7 s), so client HTML is measured first, in one linear
 pass, and parsed only when it is within ``max_bytes`` and ``max_depth``. The pass keeps a
-stack of open elements as the parser would, closing on an end tag only what that tag
-closes, so stray end tags cannot hide depth from it; anything it cannot account for
-makes it over-count, never under-count.
+stack of open elements, and an end tag closes only the innermost one it names, so stray
+end tags cannot hide depth from it. A table's cells and rows count the
+``<tbody>``/``<tr>`` a parser may imply around them.
 """
 
 import re
@@ -16,6 +16,9 @@ VOID = frozenset(
     + ("basefont", "bgsound", "frame", "keygen", "param")
 )
 _TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
+# Elements a parser may wrap in ones it implies (a cell in <tbody><tr>, a row in <tbody>):
+# counted as that many levels deeper.
+IMPLIED = {"td": 2, "th": 2, "tr": 1, "col": 1}
 
 
 class PageHTMLRefused(ValueError):
@@ -23,26 +26,33 @@ class PageHTMLRefused(ValueError):
 
 
 def measure_depth(html, limit):
-    """The nesting depth of ``html`` as an HTML parser would build it, counted up to
-    ``limit + 1`` (it stops there). Linear: every element is pushed and popped once, and
-    an end tag with no open element of its name costs one lookup."""
+    """The nesting depth of ``html`` as an HTML parser would build it at least, counted
+    up to ``limit + 1`` (it stops there). An end tag closes an element only when it names
+    the innermost open one: well-formed HTML (what a browser's ``innerHTML`` is) is
+    counted exactly, and anything else over-counts, since a parser may ignore an end tag
+    (``</optgroup>`` inside a ``<div>``) but never closes what is not open. Linear."""
     stack = []
     deepest = 0
-    open_count = {}  # tag name -> how many of them are on the stack
     for match in _TAG.finditer(html):
         name = match.group(2).lower()
-        if match.group(1):  # an end tag closes the innermost open element of its name
-            if open_count.get(name):
-                while True:
-                    closed = stack.pop()
-                    open_count[closed] -= 1
-                    if closed == name:
-                        break
+        if match.group(1):
+            if stack and stack[-1] == name:
+                stack.pop()
+                while stack and stack[-1] == "":
+                    stack.pop()  # the levels it implied
+            elif name in ("p", "br"):
+                deepest = max(deepest, len(stack) + 1)  # a stray one makes an empty element
             continue
-        if name in VOID:
+        if name in VOID and name != "col":
+            continue
+        stack.extend([""] * IMPLIED.get(name, 0))
+        if name == "col":
+            if len(stack) > deepest:
+                deepest = len(stack)
+            while stack and stack[-1] == "":
+                stack.pop()
             continue
         stack.append(name)
-        open_count[name] = open_count.get(name, 0) + 1
         if len(stack) > deepest:
             deepest = len(stack)
             if deepest > limit:

@@ -73,7 +73,7 @@ class Settings:
         max_work_burst=400,
         max_render_bytes=1 << 20,
         max_session_render_bytes=4 << 20,
-        max_page_html_bytes=constants.DEFAULT_MAX_FRAME_BYTES,
+        max_page_html_bytes=256 << 10,
         max_page_html_depth=256,
         max_stream_buffer_bytes=4 << 20,
         banner_delay_ms=constants.DEFAULT_BANNER_DELAY_MS,

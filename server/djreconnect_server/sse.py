@@ -53,6 +53,7 @@ class Channel:
         self.last_post = time.monotonic()
         self.refusal = None  # (code, reason) once the channel is to close
         self.ended = False
+        self.on_refused = None
 
     def push(self, frame):
         if self.refusal is not None:
@@ -67,15 +68,21 @@ class Channel:
         self.drained.clear()
         self.wakeup.set()
 
-    def take(self):
-        frames, self.waiting, self.waiting_bytes = self.waiting, collections.deque(), 0
-        self.drained.set()
-        return frames
+    def take_one(self):
+        """The oldest waiting frame, as the stream sends it: it counts against the budget
+        until then (a stream blocked on a page that does not read holds no more)."""
+        number, frame = self.waiting.popleft()
+        self.waiting_bytes -= len(frame)
+        if not self.waiting:
+            self.drained.set()
+        return number, frame
 
     def refuse(self, code, reason):
         if self.refusal is None:
             self.refusal = (code, reason)
             self.wakeup.set()
+            if self.on_refused is not None:
+                self.on_refused()
 
     def check(self, csrf):
         """Whether ``csrf`` is this channel's token (constant time; any text is safe)."""
@@ -98,6 +105,9 @@ class SSEHub:
         live = self.new_live(request)
         channel = Channel(live, self.settings.max_stream_buffer_bytes)
         live.kick = channel.refuse
+        # A refused channel's stream may never end (a page that does not read): its
+        # session is released at once, to wait for the page's next connection.
+        channel.on_refused = lambda: self._detach(channel)
         live.emit = channel.push
         live.wait_drained = channel.drained.wait
         self.channels[channel.id] = channel
@@ -112,7 +122,8 @@ class SSEHub:
             grant = {"channel": channel.id, "csrf": channel.csrf}
             yield ServerSentEvent(json.dumps(grant), event=EVENT_CHANNEL)
             while True:
-                for number, frame in channel.take():
+                while channel.waiting:
+                    number, frame = channel.take_one()
                     yield ServerSentEvent(frame, id=str(number))
                 if channel.refusal is not None:
                     code, reason = channel.refusal
@@ -137,6 +148,9 @@ class SSEHub:
         if channel.refusal is None:
             channel.refusal = (constants.CLOSE_ABNORMAL, "stream ended")
         self.channels.pop(channel.id, None)
+        self._detach(channel)
+
+    def _detach(self, channel):
         # Not awaited here: a cancelled stream may not await again in its own task.
         task = asyncio.get_running_loop().create_task(channel.live.detach())
         self._detaching.add(task)

@@ -69,6 +69,12 @@ class MemoryStore:
     async def keep(self, session):
         self._forget(session.id)
         size = session.size()
+        if size > self.limits.max_bytes:
+            # Bigger than the whole budget: it goes, and no other session for it.
+            self.evicted += 1
+            if self.on_drop is not None:
+                self.on_drop(session)
+            return
         self.retained[session.id] = (session, self.clock(), size)
         self.bytes += size
         self._bound()

@@ -577,7 +577,6 @@ def test_memory_store_evicts_the_least_recently_kept_past_its_bytes():
     assert len(store) == 0 and store.bytes == 0 and taken(store, huge, huge_secret) is None
 
 
-@pytest.mark.xfail(strict=True, reason="MemoryStore evicts every other session before it drops one too big to keep")
 def test_a_session_bigger_than_the_whole_budget_evicts_no_other():
     kept, secret = stored_session()
     huge, _ = stored_session("<p>%s</p>" % ("h" * 20000))
@@ -825,11 +824,6 @@ soup = st.lists(
 ).map("".join)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measure_depth under-counts: an end tag the parser ignores (</optgroup> over a <div>) pops"
-    " its stack, and a table's implied <tbody>/<tr> are not counted",
-)
 @hypothesis_settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(html=soup)
 @example(html="<optgroup><div></optgroup>" * 3)
@@ -838,7 +832,6 @@ def test_measured_depth_is_never_below_the_parsers_in_tag_soup(html):
     assert measure_depth(html, 10**6) >= parsed_depth(html)
 
 
-@pytest.mark.xfail(strict=True, reason="the same under-count lets HTML deeper than the bound reach the parser")
 @pytest.mark.parametrize("unit, count", [("<optgroup><div></optgroup>", 200), ("<table><td>", 128)])
 def test_html_nested_past_the_bound_is_refused_however_it_is_written(unit, count):
     html = unit * count

@@ -222,12 +222,14 @@ class GateView(LiveView):
 
     template_name = "gate.html"
     gate = None
+    waiting = 0
 
     def mount(self, request, **kwargs):
         self.passed = 0
 
     @event_handler()
     async def wait(self):
+        type(self).waiting += 1
         await type(self).gate.wait()
         self.passed += 1
 
@@ -272,19 +274,18 @@ def test_a_channel_takes_one_post_at_a_time(hub_of):
     async def scenario():
         hub, _ = hub_of()
         channel = new_channel(hub)
-        GateView.gate = asyncio.Event()
+        GateView.gate, GateView.waiting = asyncio.Event(), 0
         join = protocol.Join(ref=1, view="v", name="gate")
         wait = protocol.Event(ref=2, view="v", handler="wait")
         held = asyncio.ensure_future(hub.post(channel, protocol.encode(join) + "\n" + protocol.encode(wait)))
-        while not any("rendered" in frame for _, frame in channel.waiting):
+        while not GateView.waiting:  # until the event waits in its handler
             await asyncio.sleep(0)
-        await asyncio.sleep(0.01)  # the event now waits in its handler
         refused = await hub.post(channel, protocol.encode(protocol.Ping(ref=3)))
         assert refused is not None and refused[0] == 409
         GateView.gate.set()
         assert await held is None
         assert await hub.post(channel, protocol.encode(protocol.Ping(ref=4))) is None
-        answers = [protocol.decode_server(frame) for _, frame in channel.take()]
+        answers = [protocol.decode_server(channel.take_one()[1]) for _ in range(len(channel.waiting))]
         # The refused POST's ping was never handled.
         assert [type(m).__name__ for m in answers] == ["Rendered", "Reply", "Pong"]
         assert answers[2] == protocol.Pong(ref=4)
