@@ -214,6 +214,19 @@ def save_user_input(root):
     return saved
 
 
+def _show_default(field, kind):
+    """Give a field its server-rendered state: checked, selection or value."""
+    if kind in ("checkbox", "radio"):
+        field.checked = field.defaultChecked
+    elif kind in ("select-one", "select-multiple"):
+        options = field.options
+        for position in range(options.length):
+            option = options.item(position)
+            option.selected = option.defaultSelected
+    elif field.value != field.defaultValue:
+        field.value = field.defaultValue
+
+
 def reset_unrecovered(view_element):
     """After a remount, ``dj-no-recover`` fields show the fresh view's defaults: their
     stale content is neither replayed nor left on screen disagreeing with the server."""
@@ -223,15 +236,7 @@ def reset_unrecovered(view_element):
         kind = field.type
         if field.nodeName not in FORM_FIELDS or kind in ("hidden", "file"):
             continue
-        if kind in ("checkbox", "radio"):
-            field.checked = field.defaultChecked
-        elif kind in ("select-one", "select-multiple"):
-            options = field.options
-            for position in range(options.length):
-                option = options.item(position)
-                option.selected = option.defaultSelected
-        else:
-            field.value = field.defaultValue
+        _show_default(field, kind)
 
 
 def _find_again(root, field):
@@ -299,17 +304,8 @@ def show_submitted(saved):
     that clears its state clears the form. A field changed since the submit keeps the
     change: nothing typed meanwhile is lost."""
     for field, kind, state in saved:
-        if not field.isConnected or _live_state(field, kind) != state:
-            continue
-        if kind in ("checkbox", "radio"):
-            field.checked = field.defaultChecked
-        elif kind in ("select-one", "select-multiple"):
-            options = field.options
-            for position in range(options.length):
-                option = options.item(position)
-                option.selected = option.defaultSelected
-        elif field.value != field.defaultValue:
-            field.value = field.defaultValue
+        if field.isConnected and _live_state(field, kind) == state:
+            _show_default(field, kind)
 
 
 def view_root(view_element):
