@@ -2,6 +2,7 @@
 
     python bench/apps.py table --port P                 # /: a 1,000-row table
     python bench/apps.py form --port P [--burst B]      # /form/N: N text inputs
+        [--session-retention-s S] [--work-budget U]     # (either kind) Settings for sessions, pacing
 
 Their templates are written into bench/results/templates at import; the backend is the
 product's own (DJReconnect + uvicorn), nothing else.
@@ -55,7 +56,8 @@ FORM_HTML = """<!DOCTYPE html>
 </head>
 <body dj-view="{{ dj_view_id }}">
 <div dj-root>
-<p>Synced: <span id="synced">{{ synced }}</span> of {{ values|length }}</p>
+<p>Synced: <span id="synced">{{ synced }}</span> of {{ values|length }}
+<button id="reset" type="button" dj-click="reset">reset</button></p>
 <form>
 {%- for value in values %}
 <input name="f{{ loop.index0 }}" dj-change="set_field" dj-value-index="{{ loop.index0 }}" value="{{ value }}">
@@ -112,11 +114,20 @@ class FormView(LiveView):
     def set_field(self, index: str = "0", value: str = "", **kwargs):
         self.values[int(index)] = value
 
+    @event_handler()
+    def reset(self, **kwargs):
+        """Every value emptied (between runs on one page)."""
+        self.values = [""] * len(self.values)
 
-def create(kind, burst=None):
+
+def create(kind, burst=None, retention_s=None, work_budget=None):
     extra = {}
+    if work_budget is not None:
+        extra["max_work_per_second"] = extra["max_work_burst"] = work_budget
     if burst is not None:
         extra["max_frame_burst"] = burst
+    if retention_s is not None:
+        extra["session_retention_s"] = retention_s
     live = DJReconnect(Settings(secret_key=SECRET_KEY, **extra), [TEMPLATES])
     if kind == "table":
         live.page("/", TableView)
@@ -131,10 +142,15 @@ def main(argv=None):
     parser.add_argument("kind", choices=("table", "form"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--burst", type=int, default=None, help="Settings.max_frame_burst")
+    parser.add_argument(
+        "--session-retention-s", type=float, default=None, help="Settings.session_retention_s (0: never resume)"
+    )
+    parser.add_argument("--work-budget", type=int, default=None, help="Settings.max_work_per_second and max_work_burst")
     args = parser.parse_args(argv)
     import uvicorn
 
-    uvicorn.run(create(args.kind, args.burst).app, host="127.0.0.1", port=args.port, log_level="warning")
+    live = create(args.kind, args.burst, args.session_retention_s, args.work_budget)
+    uvicorn.run(live.app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
