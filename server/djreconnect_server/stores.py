@@ -178,9 +178,15 @@ class SQLiteStore:
                 attached,
             ),
         )
+        return len(data)
 
     async def keep(self, session):
-        self._write(session, 0)
+        size = self._write(session, 0)
+        if size > self.limits.max_bytes:
+            # Bigger than the whole budget: it goes, and no other session for it.
+            self.db.execute("DELETE FROM djreconnect_sessions WHERE id = ?", (session.id,))
+            self.evicted += 1
+            return
         self._bound()
 
     async def save(self, session):

@@ -251,7 +251,9 @@ def test_a_page_that_does_not_read_its_stream_is_closed_1013_within_the_byte_bud
     closed = messages[-1]
     assert isinstance(closed, Closed) and closed.code == constants.CLOSE_TRY_AGAIN_LATER, closed
     # Only what the budget held (and what was already on its way) reached the page.
-    assert received < MAX_STREAM_BUFFER_BYTES + (2 << 20)
+    # What the page reads later is what the server held plus what the kernel's socket
+    # buffers took on the way (the server's send buffer grows up to tcp_wmem's maximum).
+    assert received < MAX_STREAM_BUFFER_BYTES + kernel_send_buffer_max() + (2 << 20)
     assert all(isinstance(message, (protocol.Rendered, protocol.Reply)) for message in messages[:-1])
     assert_bystander_served(during)
     assert rss.peak - rss.before < MAX_STREAM_BUFFER_BYTES + RSS_SLACK
@@ -488,3 +490,12 @@ def test_renders_a_session_keeps_are_bounded(big):
     assert outcomes[mounted:] == ["render_too_big"] * (len(outcomes) - mounted), outcomes
     assert during[1] < STALL_BOUND_MS, "bystander p99 %.1f ms" % during[1]
     assert rss.peak - rss.before < 4 * MAX_SESSION_RENDER_BYTES + RSS_SLACK
+
+
+def kernel_send_buffer_max():
+    """The most a TCP socket's send buffer may grow to on this machine (Linux)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as limits:
+            return int(limits.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20

@@ -674,6 +674,18 @@ def test_sqlite_store_evicts_the_least_recently_kept_past_its_count_and_bytes(tm
     assert taken(store, big, big_secret) is not None and taken(store, other, other_secret) is not None
 
 
+def test_sqlite_store_keeps_others_when_a_session_is_bigger_than_the_whole_budget(tmp_path):
+    clock = Clock(1000.0)
+    kept, secret = stored_session()
+    huge, _ = stored_session("<p>%s</p>" % ("h" * 20000))
+    limits = StoreLimits(max_bytes=stored_bytes(kept) * 2)
+    store = SQLiteStore(str(tmp_path / "sessions.db"), build_view, limits, clock=clock)
+    run(store.keep(kept))
+    clock.now += 1
+    run(store.keep(huge))
+    assert taken(store, kept, secret) is not None
+
+
 def test_sqlite_store_keeps_a_hash_of_the_secret_never_the_secret(tmp_path):
     path = tmp_path / "sessions.db"
     store = SQLiteStore(str(path), build_view)
