@@ -50,9 +50,10 @@ class RedisServer:
 
 NGINX_CONF = """\
 worker_processes 1;
+worker_rlimit_nofile 8192;
 error_log {dir}/error.log warn;
 pid {dir}/nginx.pid;
-events {{ worker_connections 1024; }}
+events {{ worker_connections 4096; }}
 http {{
     access_log off;
     client_body_temp_path {dir}/body;
