@@ -48,6 +48,9 @@ PUSH_WAIT_S = 0.01
 # Redis timeouts (s): an unreachable Redis is an error within these, not a hung page.
 CONNECT_TIMEOUT_S = 1.0
 COMMAND_TIMEOUT_S = 3.0
+# Connections to Redis a process opens at most (a store's; the bus has its own few).
+MAX_CONNECTIONS = 32
+BUS_CONNECTIONS = 4
 # How long the bus's subscriber waits before subscribing again after Redis went away (s).
 BUS_RETRY_S = (0.2, 5.0)
 # Longest broadcast message on the bus (bytes of JSON).
@@ -173,16 +176,22 @@ def check_redis_url(url):
     return url
 
 
-def connect(url, read_timeout_s=COMMAND_TIMEOUT_S):
-    """A redis-py asyncio client for ``url`` with this package's timeouts."""
-    return redis.asyncio.Redis.from_url(
+def connect(url, read_timeout_s=COMMAND_TIMEOUT_S, max_connections=MAX_CONNECTIONS):
+    """A redis-py asyncio client for ``url`` with this package's timeouts, on a bounded
+    pool: past ``max_connections`` commands wait for a free connection (at most
+    COMMAND_TIMEOUT_S) rather than open more (a deploy's burst of saves would otherwise
+    open hundreds, past what Redis accepts)."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=COMMAND_TIMEOUT_S,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=read_timeout_s,
         socket_keepalive=True,
         decode_responses=True,
         retry_on_timeout=False,
     )
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def _now_ms():
@@ -339,7 +348,7 @@ class RedisBus:
         self.channel = prefix + "bus"
         self.deliver = deliver  # async (envelope dict)
         # No read timeout: a subscriber waits for messages as long as none come.
-        self.redis = connect(url, read_timeout_s=None)
+        self.redis = connect(url, read_timeout_s=None, max_connections=BUS_CONNECTIONS)
         self.task = None
         self.ready = None  # an asyncio.Event, set while subscribed (made in ``start``)
 

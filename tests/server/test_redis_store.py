@@ -272,3 +272,20 @@ def test_an_unreachable_redis_is_a_clear_error_and_it_recovers(caplog):
     messages = [record.getMessage() for record in caplog.records]
     assert any("unreachable" in message for message in messages)
     assert any("reachable again" in message for message in messages)
+
+
+def test_a_burst_of_writes_queues_for_a_bounded_pool_of_connections(url):
+    from djreconnect_server.redisstore import MAX_CONNECTIONS
+
+    async def go():
+        one = store(url)
+        try:
+            sessions = [make_session("burst")[0] for _ in range(600)]
+            await asyncio.gather(*(one.keep(session) for session in sessions))  # a deploy's drain
+            assert await one.count() == 600
+            clients = await one.redis.client_list()
+            assert len(clients) <= MAX_CONNECTIONS + 1  # (the listing's own connection is one of them)
+        finally:
+            await one.close()
+
+    run(go())
