@@ -285,15 +285,17 @@ class RealClient:
         writer = self.loop.create_task(self._writer(ws, queue))
         self.opens.append(time.monotonic())
         self.run(self.client.opened(self.now(), generation, {VIEW_ID: self.root_html}))
-        code = 1006
+        code, reason = 1006, "connection lost"
         try:
             async for message in ws:
                 if generation != self.generation:
                     break
                 self.run(self.client.frame(self.now(), generation, message))
             code = ws.close_code or 1006
+            reason = ws.close_reason or reason
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd is not None else 1006
+            reason = closed.rcvd.reason if closed.rcvd is not None else reason
         except asyncio.CancelledError:
             writer.cancel()
             raise
@@ -303,7 +305,7 @@ class RealClient:
             self.ws = None
             self.queue = None
             self.task = None
-            self.run(self.client.closed(self.now(), generation, code, "connection lost"))
+            self.run(self.client.closed(self.now(), generation, code, reason))
 
 
 async def worker_main(args):

@@ -51,6 +51,7 @@ class Settings:
         ("heartbeat_timeout_ms", constants.DEFAULT_HEARTBEAT_TIMEOUT_MS, True),
         ("connect_timeout_ms", constants.DEFAULT_CONNECT_TIMEOUT_MS, True),
         ("banner_delay_ms", constants.DEFAULT_BANNER_DELAY_MS, False),
+        ("restart_window_ms", constants.DEFAULT_RESTART_WINDOW_MS, False),
     )
 
     def __init__(
@@ -60,9 +61,11 @@ class Settings:
         heartbeat_timeout_ms=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS,
         connect_timeout_ms=constants.DEFAULT_CONNECT_TIMEOUT_MS,
         banner_delay_ms=constants.DEFAULT_BANNER_DELAY_MS,
+        restart_window_ms=constants.DEFAULT_RESTART_WINDOW_MS,
     ):
         self.backoff = backoff if backoff is not None else Backoff()
         values = {
+            "restart_window_ms": restart_window_ms,
             "heartbeat_interval_ms": heartbeat_interval_ms,
             "heartbeat_timeout_ms": heartbeat_timeout_ms,
             "connect_timeout_ms": connect_timeout_ms,
@@ -210,7 +213,8 @@ class Connection:
         if not is_retryable(code):
             return self._fail(reason or "the server refused the connection (code %d)" % code, code)
         if self.state == CONNECTED:
-            return self._drop(now, reason)
+            restart = code == constants.CLOSE_SERVICE_RESTART and reason == constants.CLOSE_REASON_RESTART
+            return self._drop(now, reason, restart)
         return self._attempt_failed(now)
 
     # --- timers -------------------------------------------------------------
@@ -259,7 +263,7 @@ class Connection:
             return []
         return [CancelTimer(TIMER_RETRY)] + self._open()
 
-    def _drop(self, now, reason):
+    def _drop(self, now, reason, restart=False):
         effects = self._cancel_timers()
         effects.append(CloseTransport(constants.CLOSE_ABNORMAL, reason or "connection lost"))
         self.state = RECONNECTING
@@ -270,6 +274,12 @@ class Connection:
             # A blip healed within the grace period shows nothing.
             self.quiet = True
             effects.append(StartTimer(TIMER_BANNER, delay))
+        if restart:
+            # A deploy: every page of the process got this at once. A uniform draw over
+            # the window spreads them; a failed attempt then goes on with the backoff.
+            self.attempt = 1
+            delay = self.random() * self.settings.restart_window_ms
+            return effects + self._status() + [StartTimer(TIMER_RETRY, delay)]
         return effects + self._schedule_next()
 
     def _attempt_failed(self, now):

@@ -75,6 +75,10 @@ CLOSE_UNKNOWN_VIEW = 4004
 CLOSE_FORBIDDEN_ORIGIN = 4003
 CLOSE_BAD_TOKEN = 4001
 CLOSE_RATE_LIMITED = 4029
+# The close reason that comes with 1012 when a server restarts on purpose (a deploy): the
+# page reconnects at a uniformly random moment within restart_window_ms, not on the
+# backoff schedule (a 1012 without it, like a crash, keeps the backoff).
+CLOSE_REASON_RESTART = "restart"
 
 # --- defaults (milliseconds unless named otherwise) -----------------------
 DEFAULT_BACKOFF_MIN_MS = 500
@@ -91,6 +95,11 @@ DEFAULT_CONNECT_TIMEOUT_MS = 10000
 DEFAULT_OFFLINE_QUEUE_LIMIT = 50
 # Largest inbound frame the server accepts.
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
+# A page told the server restarts (1012 + CLOSE_REASON_RESTART) reconnects within this window.
+DEFAULT_RESTART_WINDOW_MS = 2000
+# A server that restarts closes its connections this many at a time, this far apart (ms).
+RESTART_BATCH = 100
+RESTART_BATCH_PAUSE_MS = 10
 # A short blip heals unseen: the banner and dj-disconnected wait this long after a drop.
 DEFAULT_BANNER_DELAY_MS = 500
 
@@ -103,7 +112,7 @@ DEFAULT_MAX_RETAINED_SESSIONS = 10000
 DEFAULT_MAX_RETAINED_BYTES = 256 << 20
 # Event ids a session remembers for exactly-once delivery.
 DEFAULT_EVENT_RECORD_SIZE = 256
-# Where sessions are kept: "memory", "sqlite:///PATH".
+# Where sessions are kept: "memory", "sqlite:///PATH", "redis://HOST:PORT/DB".
 DEFAULT_STORE = "memory"
 
 # --- the reconnection banner's words ----------------------------------------

@@ -25,6 +25,9 @@ ID_REUSED = "id_reused"
 # An event id older than the server's exactly-once record: it may have been applied, so
 # it is refused rather than applied a second time.
 ID_EXPIRED = "id_expired"
+# The server's session store cannot be reached: the server closes with 1013 and the
+# runtime tries again on its backoff schedule.
+STORE_UNAVAILABLE = "store_unavailable"
 
 # Why a Hello did not resume its session (Welcome.reason); the runtime remounts.
 SESSION_NEW = "new"  # the page asked for no session

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import mimetypes
 
+import uvicorn
 from djreconnect import constants
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -15,6 +16,7 @@ from djreconnect_server.headers import SecurityHeadersMiddleware
 from djreconnect_server.hosts import TrustedHostMiddleware, parse_host
 from djreconnect_server.live import LiveConnection
 from djreconnect_server.pubsub import PubSub
+from djreconnect_server.redisstore import RedisBus
 from djreconnect_server.serving import install_log_filter
 from djreconnect_server.sessions import SessionRegistry
 from djreconnect_server.signing import MountSigner
@@ -49,6 +51,15 @@ class DJReconnect:
         self.sessions.on_restore = self.hub.restore
         self.sessions.store.on_drop = self.hub.forget_session
         self.app = app if app is not None else FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        self.app.state.djreconnect = self
+        self.live_connections = set()  # the WebSocket connections open now
+        self.draining = False  # shutting down: new connections are told to go elsewhere
+        if self.sessions.store.shared:
+            # Several processes: broadcasts cross them, and a kept session's pushes are the store's.
+            self.hub.bus = RedisBus(settings.store, self.hub.receive)
+            self.sessions.on_keep = self.hub.unsubscribe_session
+            self.app.router.on_startup.append(self._start_bus)
+            self.app.router.on_shutdown.append(self.hub.bus.close)
         self.app.router.on_shutdown.append(self.sessions.close)
         self.app.state.djreconnect = self
         prefix = settings.prefix
@@ -102,6 +113,24 @@ class DJReconnect:
         connected or away; returns how many. Call it from code on the server's event loop:
         a handler, a route, a background task."""
         return self.hub.broadcast(topic, message)
+
+    async def _start_bus(self):
+        self.hub.bus.start()
+
+    # --- deploys -------------------------------------------------------------------
+
+    async def drain(self, batch=constants.RESTART_BATCH, pause_ms=constants.RESTART_BATCH_PAUSE_MS):
+        """A restart on purpose (SIGTERM: call after the server stopped accepting): hand
+        every session to the store and close every connection with 1012 and the restart
+        hint, ``batch`` at a time, ``pause_ms`` apart. Their pages reconnect within their
+        ``restart_window_ms``, to this process again or any other, and resume."""
+        self.draining = True
+        lives = list(self.live_connections) + [channel.live for channel in list(self.sse.channels.values())]
+        for start in range(0, len(lives), batch):
+            await asyncio.gather(*(live.restart() for live in lives[start : start + batch]), return_exceptions=True)
+            await asyncio.sleep(pause_ms / 1000)
+        if lives:
+            log.info("restart: %d connections closed with their sessions kept", len(lives))
 
     async def _render_pushed(self, session, view_id):
         connection = session.connection
@@ -181,7 +210,11 @@ class DJReconnect:
         if not self.origin_allowed(websocket):
             await websocket.close(constants.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             return
+        if self.draining:
+            await _close(websocket, constants.CLOSE_SERVICE_RESTART, constants.CLOSE_REASON_RESTART)
+            return
         live = self._live_connection(websocket)
+        self.live_connections.add(live)
         out = _Outbox(self.settings.max_stream_buffer_bytes)
         closing = []
 
@@ -218,6 +251,7 @@ class DJReconnect:
         except (WebSocketDisconnect, RuntimeError):
             return  # closed under us (a kick, or the peer)
         finally:
+            self.live_connections.discard(live)
             writer.cancel()
             out.drained.set()  # nothing waits for a socket that is gone
             await live.detach()
@@ -233,6 +267,10 @@ class DJReconnect:
         if not self.origin_allowed(request):
             origin = request.headers.get("origin")
             return refused_stream(origin, constants.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+        if self.draining:
+            return refused_stream(
+                request.headers.get("origin"), constants.CLOSE_SERVICE_RESTART, constants.CLOSE_REASON_RESTART
+            )
         return self.sse.stream(request)
 
     async def _bounded_body(self, request):
@@ -277,6 +315,24 @@ class DJReconnect:
         if refused is not None:
             return Response(refused[1], status_code=refused[0], media_type="text/plain")
         return Response(status_code=204)
+
+
+class RestartingServer(uvicorn.Server):
+    """uvicorn, whose shutdown (SIGTERM: a deploy) first stops accepting, then drains
+    the djreconnect backend of its app (``DJReconnect.drain``: sessions to the store,
+    connections closed with 1012 and the restart hint, in batches), then shuts down as
+    uvicorn does. ``RestartingServer(uvicorn.Config(app, ...)).run()``."""
+
+    async def shutdown(self, sockets=None):
+        for server in self.servers:
+            server.close()
+        backend = getattr(getattr(self.config.app, "state", None), "djreconnect", None)
+        if backend is not None:
+            try:
+                await backend.drain()
+            except Exception:
+                log.exception("draining the connections failed")
+        await super().shutdown(sockets)
 
 
 async def _close(websocket, code, reason):

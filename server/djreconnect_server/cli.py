@@ -64,10 +64,16 @@ def build_parser():
         help="how long a drop goes unshown (0: the banner at once)",
     )
     demo.add_argument(
+        "--restart-window-ms",
+        type=_positive,
+        default=constants.DEFAULT_RESTART_WINDOW_MS,
+        help="pages told that this server restarts reconnect at a random moment within this window",
+    )
+    demo.add_argument(
         "--store",
         default=constants.DEFAULT_STORE,
         metavar="URL",
-        help="where sessions wait for their page: memory (default) or sqlite:///PATH",
+        help="where sessions wait for their page: memory (default), sqlite:///PATH or redis://HOST:PORT/DB",
     )
     demo.add_argument(
         "--session-retention-s",
@@ -152,6 +158,7 @@ def run_demo(args):
             heartbeat_timeout_ms=args.heartbeat_timeout_ms,
             connect_timeout_ms=args.connect_timeout_ms,
             banner_delay_ms=args.banner_delay_ms,
+            restart_window_ms=args.restart_window_ms,
             store=args.store,
             session_retention_s=args.session_retention_s,
             max_retained_sessions=args.max_retained_sessions,

@@ -23,8 +23,8 @@ from djreconnect.patch import OP_HTML
 from djreconnect_server.diff import diff, parse_fragment, parse_render
 from djreconnect_server.pagehtml import PageHTMLRefused, check_page_html
 from djreconnect_server.pubsub import ViewHandle
-from djreconnect_server.sessions import EventRecord, SessionRegistry, StateError, ViewState, event_digest
-from djreconnect_server.stores import MemoryStore
+from djreconnect_server.sessions import EventRecord, SessionMoved, SessionRegistry, StateError, ViewState, event_digest
+from djreconnect_server.stores import MemoryStore, StoreUnavailable
 from djreconnect_server.views import HandlerError
 
 log = logging.getLogger("djreconnect")
@@ -154,11 +154,30 @@ class LiveConnection:
         if self.kick is not None:
             self.kick(constants.CLOSE_NORMAL, reason)
 
+    async def restart(self):
+        """The server restarts on purpose: keep the session in the store, then close
+        with 1012 and the restart hint (the page comes back within its window)."""
+        self.refuse(constants.CLOSE_SERVICE_RESTART, constants.CLOSE_REASON_RESTART)
+        await self.detach()
+        if self.kick is not None:
+            self.kick(constants.CLOSE_SERVICE_RESTART, constants.CLOSE_REASON_RESTART)
+
+    def _moved(self):
+        """Another process resumed this connection's session (a shared store): the copy
+        here is stale. Forget it and close; the page is served over there."""
+        session = self.session
+        self.lose_session()
+        if session is not None:
+            self.sessions.forget(session)
+
     async def detach(self):
         """The transport ended: the session waits for its page to come back."""
         session, self.session = self.session, None
         if session is not None:
-            await self.sessions.release(session, self)
+            try:
+                await self.sessions.release(session, self)
+            except StoreUnavailable:
+                log.error("session %s.. could not be kept: the store is unreachable", session.id[:6])
 
     def _error(self, ref, view, code, message):
         return protocol.encode(protocol.Error(ref=ref, view=view, code=code, message=message))
@@ -167,6 +186,13 @@ class LiveConnection:
         """``receive``, except that nothing raises: a failure is logged and answered."""
         try:
             return await self.receive(text)
+        except StoreUnavailable as error:
+            # Logged by the store; the page retries on its backoff schedule.
+            self.refuse(constants.CLOSE_TRY_AGAIN_LATER, str(error))
+            return [protocol.encode(protocol.Error(code=protocol.STORE_UNAVAILABLE, message=str(error)))]
+        except SessionMoved:
+            self._moved()
+            return []
         except Exception:
             log.exception("a frame could not be handled")
             error = protocol.Error(code="internal_error", message="the server could not handle that frame")
@@ -271,7 +297,16 @@ class LiveConnection:
                 log.exception("rendering %s after a push failed", type(state.view).__name__)
                 return
             state.advance(html)
-            await self.sessions.save(session)
+            try:
+                await self.sessions.save(session)
+            except SessionMoved:
+                self._moved()
+                return
+            except StoreUnavailable as error:
+                self.refuse(constants.CLOSE_TRY_AGAIN_LATER, str(error))
+                if self.kick is not None:
+                    self.kick(constants.CLOSE_TRY_AGAIN_LATER, str(error))
+                return
             frame = protocol.encode(protocol.Reply(ref=None, view=view_id, ops=ops, version=state.version))
             (self.emit or self.pushed.append)(frame)
 

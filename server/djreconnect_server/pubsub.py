@@ -7,11 +7,27 @@ rendered once its connection has sent what it already had: pushes that arrive
 meanwhile are coalesced into that one render, so a page that reads slowly or not at all
 gets the newest state, never a backlog. A page that was away gets the current render in
 its resume patch. Each push is applied to each subscribed view once.
+
+Across processes (a shared store, with ``bus`` set: Redis pub/sub), ``broadcast``
+publishes an envelope ``{"id", "topic", "message"}`` (the message must be JSON); every
+process's subscriber hands it to ``receive``, which applies it to the views of the
+sessions attached to that process; and the publishing process applies it to the retained
+sessions (in the store) subscribed to the topic, each under the store's push lease. Once,
+not twice: a session is attached to one process or retained, never both, and a push
+applied to a session is recorded in it by its id (``Session.note_push``, stored with it),
+so a session that moves between the two while the push travels, and is reached by both
+ways, applies it once. Not lost: ``receive`` first waits for the resumes in progress in its
+process (``SessionRegistry.settle``), and a session being released stays this process's
+until the store has it (then the publisher's lease-and-apply finds it).
 """
 
 import asyncio
 import inspect
+import json
 import logging
+
+from djreconnect_server.sessions import new_token
+from djreconnect_server.stores import StoreUnavailable
 
 log = logging.getLogger("djreconnect")
 
@@ -36,6 +52,13 @@ class PubSub:
         self.timers = {}  # (session id, view id) -> {TimerHandle}
         self.pending = set()  # delivery tasks, kept alive until done
         self.rendering = set()  # (session id, view id) with a render scheduled
+        self.bus = None  # a RedisBus when processes share a store: broadcasts cross processes
+        self.listeners = {}  # topic -> [async callback(message)]: process-wide, before the views
+
+    def listen(self, topic, callback):
+        """Call ``callback(message)`` (a coroutine function) in every process for each
+        broadcast on ``topic``, before the subscribed views' ``handle_info``."""
+        self.listeners.setdefault(topic, []).append(callback)
 
     # --- subscriptions ----------------------------------------------------------------
 
@@ -60,6 +83,13 @@ class PubSub:
         for view_id, state in session.views.items():
             self.forget_view(session.id, view_id, state.view_topics())
 
+    def unsubscribe_session(self, session):
+        """A session went to a shared store: its pushes are the store's now (its timers
+        stay: one that fires applies through the store)."""
+        for view_id, state in session.views.items():
+            for topic in state.view_topics():
+                self.unsubscribe(topic, session.id, view_id)
+
     def restore(self, session):
         """A session came back from a store: its views' subscriptions count again."""
         for view_id, state in session.views.items():
@@ -72,11 +102,58 @@ class PubSub:
         """Deliver ``message`` to every view subscribed to ``topic``; returns how many.
         A topic nobody has is a no-op. Callable from any code running on the server's
         event loop (a handler, a route, a background task); delivery happens after the
-        caller returns."""
+        caller returns. With the bus (several processes), ``message`` must be JSON (a
+        ValueError says so otherwise) and the count is of this process's subscribers."""
         subscribers = list(self.topics.get(topic, ()))
+        if self.bus is not None:
+            try:
+                json.dumps(message)
+            except (TypeError, ValueError) as error:
+                raise ValueError("a broadcast on %r must be JSON to cross processes: %s" % (topic, error)) from None
+            self._spawn(self._publish({"id": new_token(), "topic": topic, "message": message}))
+            return len(subscribers)
+        for callback in self.listeners.get(topic, ()):
+            self._spawn(callback(message))
         for session_id, view_id in subscribers:
             self._spawn(self.deliver(session_id, view_id, message))
         return len(subscribers)
+
+    async def _publish(self, envelope):
+        """Send a broadcast to every process, then apply it to the retained sessions."""
+        try:
+            await self.bus.publish(envelope)
+        except StoreUnavailable as error:
+            log.error("a broadcast on %r reached this process only: %s", envelope["topic"], error)
+            await self.receive(envelope)
+            return
+        try:
+            members = await self.sessions.store.topic_members(envelope["topic"])
+        except StoreUnavailable as error:
+            log.error("a broadcast on %r did not reach the retained sessions: %s", envelope["topic"], error)
+            return
+        await asyncio.gather(
+            *(
+                self.deliver(session_id, view_id, envelope["message"], envelope["id"], envelope["topic"])
+                for session_id, view_id in members
+            )
+        )
+
+    async def receive(self, envelope):
+        """A broadcast from the bus (any process's, this one's too): apply it to the views
+        of the sessions attached here."""
+        topic, push_id = envelope.get("topic"), envelope.get("id")
+        if not isinstance(topic, str) or not isinstance(push_id, str) or "message" not in envelope:
+            log.warning("a bus message without topic, id and message was ignored")
+            return
+        message = envelope["message"]
+        await self.sessions.settle()
+        for callback in self.listeners.get(topic, ()):
+            try:
+                await callback(message)
+            except Exception:
+                log.exception("a listener of %r failed", topic)
+        for session_id, view_id in list(self.topics.get(topic, ())):
+            self._spawn(self.deliver(session_id, view_id, message, push_id, topic))
 
     def send_after(self, session_id, view_id, delay_ms, message):
         loop = asyncio.get_running_loop()
@@ -98,26 +175,40 @@ class PubSub:
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
 
-    async def deliver(self, session_id, view_id, message):
+    async def deliver(self, session_id, view_id, message, push_id=None, topic=None):
         """Apply one push to one view, wherever its session is (attached here, or kept by
-        the store), then schedule its render if a page is connected."""
-        async with self.sessions.borrow(session_id) as session:
-            if session is None:
-                self._drop_subscriber(session_id, view_id)
-                return
-            state = session.views.get(view_id)
-            if state is None:
-                return
-            try:
-                result = state.view.handle_info(message)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("handle_info of %s failed", type(state.view).__name__)
-            state.dirty = True
-            connected = session.connection is not None
+        the store), then schedule its render if a page is connected. A push with an id
+        is applied to a view once, however many ways it arrives."""
+        try:
+            async with self.sessions.borrow(session_id) as session:
+                if session is None:
+                    if self.bus is None:
+                        self._drop_subscriber(session_id, view_id)
+                    return
+                connected = await self._apply(session, view_id, message, push_id, topic)
+        except StoreUnavailable as error:
+            log.error("a push to a retained session was not applied: %s", error)
+            return
         if connected:
             self._schedule_render(session, view_id)
+
+    async def _apply(self, session, view_id, message, push_id, topic):
+        """handle_info on one view of a borrowed session; whether a page shows it now."""
+        state = session.views.get(view_id)
+        if state is None:
+            return False
+        if topic is not None and topic not in state.view_topics():
+            return False
+        if push_id is not None and not session.note_push(push_id + "/" + view_id):
+            return False
+        try:
+            result = state.view.handle_info(message)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("handle_info of %s failed", type(state.view).__name__)
+        state.dirty = True
+        return session.connection is not None
 
     def _drop_subscriber(self, session_id, view_id):
         for topic in list(self.topics):

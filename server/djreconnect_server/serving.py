@@ -304,12 +304,16 @@ def uvicorn_options(
 
 
 def run(app, host="127.0.0.1", port=8000, settings=None, fd_target=FD_TARGET, **overrides):
-    """``uvicorn.run`` with the open-file limit raised and the limits above."""
+    """uvicorn with the open-file limit raised and the limits above, and the drain of a
+    deploy (``app.RestartingServer``: on SIGTERM, sessions to the store, then every
+    connection closed with 1012 and the restart hint)."""
+    from djreconnect_server.app import RestartingServer
+
     fd_limit = raise_open_file_limit(fd_target)
     limit = overrides.pop("limit_concurrency", None) or connection_limit(fd_limit)
     options = uvicorn_options(settings, limit_concurrency=limit, **_pick(overrides, "header_timeout_s", "keep_alive_s"))
     options.update(overrides)
-    uvicorn.run(app, host=host, port=port, **options)
+    RestartingServer(uvicorn.Config(app, host=host, port=port, **options)).run()
 
 
 def _pick(mapping, *names):

@@ -32,9 +32,12 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 
 from djreconnect import constants
+
+log = logging.getLogger("djreconnect")
 
 # Bytes of randomness in session ids and resume secrets (144 bits; the spec asks >= 128).
 TOKEN_BYTES = 18
@@ -44,6 +47,13 @@ RECORD_ENTRY_BYTES = 64
 SESSION_OVERHEAD_BYTES = 512
 # Version of the stored session format (see ``Session.to_dict``).
 FORMAT_VERSION = 1
+# Broadcasts a session remembers having applied (by id and view), so that a push that
+# reaches it by two ways (its process, and the publisher for a retained session) applies once.
+PUSH_RECORD_SIZE = 256
+
+
+class SessionMoved(Exception):
+    """Another process resumed this session (a shared store): this one no longer serves it."""
 
 
 def new_token():
@@ -176,6 +186,18 @@ class Session:
         self.record = EventRecord(record_limit)
         self.connection = None
         self.lock = asyncio.Lock()  # one frame, push or save at a time
+        self.lease = None  # a shared store's token for the attachment serving it
+        self.push_token = None  # a shared store's token for a push applied to it while retained
+        self.pushes = collections.OrderedDict()  # "push id/view id" of broadcasts applied
+
+    def note_push(self, key):
+        """Record broadcast ``key`` as applied; False when it already was."""
+        if key in self.pushes:
+            return False
+        self.pushes[key] = None
+        while len(self.pushes) > PUSH_RECORD_SIZE:
+            self.pushes.popitem(last=False)
+        return True
 
     def rotate_secret(self):
         """A new resume secret (the old one stops working); returns it."""
@@ -222,6 +244,7 @@ class Session:
             "views": views,
             "record": self.record.to_list(),
             "forgotten_up_to": self.record.forgotten_up_to,
+            "pushes": list(self.pushes),
         }
 
     @classmethod
@@ -244,6 +267,8 @@ class Session:
             view._djreconnect_topics = set(stored.get("topics") or ())
             session.views[view_id] = state
         session.record = EventRecord.from_list(data["record"], data.get("forgotten_up_to", 0), record_limit)
+        for key in data.get("pushes") or ():
+            session.pushes[key] = None
         return session
 
 
@@ -258,7 +283,9 @@ class SessionRegistry:
         self.record_limit = record_limit
         self.attached = {}  # session id -> Session
         self.on_restore = None  # called with a session a store gave back
+        self.on_keep = None  # called with a session handed to a shared store (its pushes are the store's now)
         self._loading = {}  # session id -> asyncio.Lock while a stored copy is in use
+        self.claims = set()  # futures of resumes in progress (a broadcast waits for them)
 
     @contextlib.asynccontextmanager
     async def _stored(self, session_id):
@@ -276,20 +303,28 @@ class SessionRegistry:
     @contextlib.asynccontextmanager
     async def borrow(self, session_id):
         """The session ``session_id`` under its lock, wherever it is (attached here, or
-        kept by the store, written back after), or None when it is gone. For pushes."""
+        kept by the store, written back after), or None when it is gone (or, with a
+        shared store, served by another process). For pushes."""
         session = self.attached.get(session_id)
         if session is not None:
-            async with session.lock:
-                yield session
-            return
+            await session.lock.acquire()
+            if self.attached.get(session_id) is session:
+                try:
+                    yield session
+                finally:
+                    session.lock.release()
+                return
+            session.lock.release()  # handed to the store meanwhile: take it from there
         async with self._stored(session_id):
             session = await self.store.peek(session_id)
             if session is None:
                 yield None
                 return
             async with session.lock:
-                yield session
-                await self.store.update(session)
+                try:
+                    yield session
+                finally:
+                    await self.store.update(session)
 
     def new(self, connection):
         session = Session(record_limit=self.record_limit)
@@ -300,6 +335,8 @@ class SessionRegistry:
         """The session ``session_id`` for ``connection``, if ``secret`` is its current
         secret; a connection that still holds it (a half-open drop) loses it. None when
         the session is gone or the secret is wrong (the two are not told apart)."""
+        if self.store.shared:
+            return await self._claim_shared(session_id, secret, connection)
         session = self.attached.get(session_id)
         if session is not None:
             if not session.check_secret(secret):
@@ -319,6 +356,45 @@ class SessionRegistry:
             self.on_restore(session)
         return session
 
+    async def _claim_shared(self, session_id, secret, connection):
+        """A resume with a store other processes share: always the store's atomic
+        ``take`` (the secret is spent there, so of two processes resuming one session only
+        one wins), even when this process still holds a copy (a half-open drop)."""
+        if not isinstance(session_id, str):
+            return None
+        done = asyncio.get_running_loop().create_future()
+        self.claims.add(done)
+        try:
+            async with self._stored(session_id):
+                local = self.attached.get(session_id)
+                if local is None:
+                    session = await self.store.take(session_id, secret)
+                else:
+                    async with local.lock:  # a frame being handled on the old connection finishes (and saves)
+                        session = await self.store.take(session_id, secret)
+                        if session is not None:
+                            previous, local.connection = local.connection, None
+                            if previous is not None and previous is not connection:
+                                previous.lose_session()
+                            self.attached.pop(session_id, None)
+                            if self.on_keep is not None:
+                                self.on_keep(local)
+                if session is None:
+                    return None
+                self._attach(session, connection)
+                if self.on_restore is not None:
+                    self.on_restore(session)
+                return session
+        finally:
+            self.claims.discard(done)
+            done.set_result(None)
+
+    async def settle(self):
+        """Wait for the resumes in progress now (so that a broadcast finds their views)."""
+        pending = list(self.claims)
+        if pending:
+            await asyncio.wait(pending)
+
     def _attach(self, session, connection):
         session.connection = connection
         self.attached[session.id] = session
@@ -328,18 +404,44 @@ class SessionRegistry:
         if session.connection is not connection:
             return
         session.connection = None
-        self.attached.pop(session.id, None)
-        async with session.lock:
-            await self.store.keep(session)
+        if not self.store.shared:
+            self.attached.pop(session.id, None)
+            async with session.lock:
+                await self.store.keep(session)
+            return
+        # Shared: the session stays this process's (pushes apply to it here) until the
+        # store has it, then its pushes are the store's.
+        async with self._stored(session.id):
+            async with session.lock:
+                try:
+                    await self.store.keep(session)
+                finally:
+                    if self.attached.get(session.id) is session:
+                        del self.attached[session.id]
+                    if self.on_keep is not None:
+                        self.on_keep(session)
+
+    def forget(self, session):
+        """Drop this process's stale copy of a session another process serves now."""
+        session.connection = None
+        if self.attached.get(session.id) is session:
+            del self.attached[session.id]
+        if self.on_keep is not None:
+            self.on_keep(session)
 
     async def save(self, session):
-        """Write an attached session through to a persistent store (before a reply)."""
-        await self.store.save(session)
+        """Write an attached session through to a persistent store (before a reply).
+        SessionMoved when a shared store says another process serves it now."""
+        if await self.store.save(session) is False:
+            raise SessionMoved(session.id)
 
     async def close(self):
         """Keep every attached session (a shutdown), then close the store."""
         for session in list(self.attached.values()):
             session.connection = None
             self.attached.pop(session.id, None)
-            await self.store.keep(session)
+            try:
+                await self.store.keep(session)
+            except Exception as error:
+                log.error("session %s.. could not be kept at shutdown: %s", session.id[:6], error)
         await self.store.close()

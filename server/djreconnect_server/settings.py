@@ -77,6 +77,7 @@ class Settings:
         max_page_html_depth=256,
         max_stream_buffer_bytes=4 << 20,
         banner_delay_ms=constants.DEFAULT_BANNER_DELAY_MS,
+        restart_window_ms=constants.DEFAULT_RESTART_WINDOW_MS,
         store=constants.DEFAULT_STORE,
         session_retention_s=constants.DEFAULT_SESSION_RETENTION_S,
         max_retained_sessions=constants.DEFAULT_MAX_RETAINED_SESSIONS,
@@ -119,6 +120,7 @@ class Settings:
             heartbeat_timeout_ms=heartbeat_timeout_ms,
             connect_timeout_ms=connect_timeout_ms,
             banner_delay_ms=banner_delay_ms,
+            restart_window_ms=restart_window_ms,
         )
         self.secret_key = secret_key
         self.transport = transport

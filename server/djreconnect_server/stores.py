@@ -3,6 +3,8 @@
 - ``memory`` (default): this process's memory; a restart loses every session (pages then
   remount and recover their forms).
 - ``sqlite:///PATH``: a file on this machine; sessions survive a restart of the process.
+- ``redis://HOST:PORT/DB``: every process on every machine shares them
+  (``djreconnect_server.redisstore``; needs a Redis server).
 
 Every store keeps a detached session for ``retention_s`` seconds, at most
 ``max_sessions`` of them and ``max_bytes`` in all (measured per session as
@@ -15,6 +17,10 @@ used go first. The interface (all coroutines):
     peek(session_id)              the retained session, to apply a push to (no secret)
     update(session)               write back what ``peek`` gave, still retained
     close()
+
+A store whose Redis (or other server) cannot be reached raises ``StoreUnavailable``.
+A ``shared`` store is shared with other processes: a resume always goes through ``take``
+(atomic there), and ``save``/``keep`` return False when the session was taken elsewhere.
 
 ``on_drop``, when set, is called with each session a store forgets before it is taken
 back (expired or evicted), so its subscriptions and timers end with it.
@@ -31,6 +37,11 @@ from djreconnect_server.sessions import Session
 
 STORE_MEMORY = "memory"
 SQLITE_PREFIX = "sqlite:///"
+REDIS_PREFIX = "redis://"
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (its server is down): try again shortly."""
 
 
 class StoreLimits:
@@ -54,6 +65,7 @@ class MemoryStore:
     """Retained sessions as live objects in this process, least recently kept first."""
 
     persistent = False
+    shared = False
 
     def __init__(self, limits=None, clock=time.monotonic):
         self.limits = limits or StoreLimits()
@@ -142,6 +154,7 @@ class SQLiteStore:
     """
 
     persistent = True
+    shared = False
 
     def __init__(self, path, build_view, limits=None, clock=time.time):
         self.path = path
@@ -247,16 +260,22 @@ def check_store_url(url):
         return url
     if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
         return url
-    if url.startswith("redis://"):
-        raise ValueError("the redis:// store is not available in this version; use memory or sqlite:///PATH")
-    raise ValueError("store must be 'memory' or 'sqlite:///PATH', not %r" % (url,))
+    if url.startswith(REDIS_PREFIX):
+        from djreconnect_server.redisstore import check_redis_url
+
+        return check_redis_url(url)
+    raise ValueError("store must be 'memory', 'sqlite:///PATH' or 'redis://HOST:PORT/DB', not %r" % (url,))
 
 
 def open_store(url, build_view, limits=None):
-    """The store named by ``url``: ``memory`` or ``sqlite:///PATH``."""
+    """The store named by ``url``: ``memory``, ``sqlite:///PATH`` or ``redis://HOST:PORT/DB``."""
     check_store_url(url)
     if url == STORE_MEMORY:
         return MemoryStore(limits)
+    if url.startswith(REDIS_PREFIX):
+        from djreconnect_server.redisstore import RedisStore
+
+        return RedisStore(url, build_view, limits)
     # sqlite:///app.db is relative to the working directory, sqlite:////var/app.db absolute.
     path = url[len(SQLITE_PREFIX) :]
     return SQLiteStore(path, build_view, limits)

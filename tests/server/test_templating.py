@@ -80,6 +80,7 @@ def test_runtime_config_carries_backoff_heartbeat_and_tokens(wheels_dir):
         heartbeat_timeout_ms=567,
         connect_timeout_ms=4321,
         banner_delay_ms=250,
+        restart_window_ms=1500,
         public_url="https://live.example.com/",
         wheels_dir=wheels_dir,
     )
@@ -93,6 +94,7 @@ def test_runtime_config_carries_backoff_heartbeat_and_tokens(wheels_dir):
         "heartbeat_timeout_ms": 567,
         "connect_timeout_ms": 4321,
         "banner_delay_ms": 250,
+        "restart_window_ms": 1500,
         "banner_reconnecting": "Reconnecting... (attempt {attempt} of {max})",
         "banner_failed": "Connection lost: {reason}.",
         "banner_retry": "Try again",

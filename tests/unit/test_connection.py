@@ -851,3 +851,70 @@ def test_settings_round_trip_through_the_page_config():
     again = Settings.from_dict(data)
     assert again.to_dict() == data
     assert Settings.from_dict({}).to_dict() == Settings().to_dict()
+
+
+# --- a restart on purpose (a deploy) ---------------------------------------------
+
+
+RESTART_WINDOW_MS = 2000  # the spec's default, written out
+
+
+def test_the_restart_hint_reconnects_uniformly_within_the_window_not_on_the_backoff():
+    delays = []
+    for seed in range(400):
+        h = connected(seed=seed, conn_settings=timing(backoff=Backoff(min_ms=5000, base_ms=8000, max_ms=30000)))
+        effects = h.at(1000).closed(constants.CLOSE_SERVICE_RESTART, reason=constants.CLOSE_REASON_RESTART)
+        assert h.state == RECONNECTING
+        (retry,) = starts(effects, TIMER_RETRY)
+        delays.append(retry.delay_ms)
+    # Within the window (the backoff here would wait at least 5000 ms), spread over all of it.
+    assert all(0 <= delay < RESTART_WINDOW_MS for delay in delays)
+    tenths = [0] * 10
+    for delay in delays:
+        tenths[int(delay * 10 / RESTART_WINDOW_MS)] += 1
+    assert min(tenths) > 15  # 40 expected in each tenth: no spike, no empty stretch
+
+
+def test_the_restart_window_is_a_setting():
+    h = connected(conn_settings=timing(restart_window_ms=300), random_source=lambda: 0.999)
+    (retry,) = starts(h.at(1000).closed(1012, reason=constants.CLOSE_REASON_RESTART), TIMER_RETRY)
+    assert 299 < retry.delay_ms < 300
+    with pytest.raises(ValueError):
+        Settings(restart_window_ms=-1)
+    assert Settings.from_dict({"restart_window_ms": 750}).restart_window_ms == 750
+    assert Settings().restart_window_ms == RESTART_WINDOW_MS
+
+
+@pytest.mark.parametrize(
+    "code, reason",
+    [(1012, ""), (1012, "server shutting down"), (1006, constants.CLOSE_REASON_RESTART), (1001, "restart ")],
+)
+def test_a_close_without_the_hint_keeps_the_backoff(code, reason):
+    backoff = Backoff(min_ms=5000, base_ms=8000, max_ms=30000)
+    h = connected(conn_settings=timing(backoff=backoff), random_source=lambda: 0.0)
+    (retry,) = starts(h.at(1000).closed(code, reason=reason), TIMER_RETRY)
+    assert retry.delay_ms == 5000  # the backoff's floor, not the restart window
+
+
+def test_after_a_restart_attempt_fails_the_backoff_goes_on_from_attempt_two():
+    h = connected(random_source=lambda: 0.5)
+    h.at(1000).closed(1012, reason=constants.CLOSE_REASON_RESTART)
+    assert h.timers[TIMER_RETRY] == 2000  # 1000 + 0.5 * 2000
+    h.fire(TIMER_RETRY)
+    effects = h.closed(1006)  # the process is not back yet
+    assert last_status(effects) == ShowStatus(RECONNECTING, 2, MAX_ATTEMPTS, "")
+    (retry,) = starts(effects, TIMER_RETRY)
+    low, high = bounds(2)
+    assert retry.delay_ms == low + 0.5 * (high - low)
+    h.fire(TIMER_RETRY)
+    h.opened()
+    assert h.state == CONNECTED
+
+
+def test_the_restart_hint_while_the_banner_waits_shows_nothing_at_first():
+    h = connected(conn_settings=Settings(banner_delay_ms=500), random_source=lambda: 0.1)
+    effects = h.at(1000).closed(1012, reason=constants.CLOSE_REASON_RESTART)
+    assert of(effects, ShowStatus) == []  # a deploy healed within the grace period shows nothing
+    h.fire(TIMER_RETRY)  # at 1200, before the banner's 1500
+    h.opened()
+    assert h.state == CONNECTED and TIMER_BANNER not in h.timers

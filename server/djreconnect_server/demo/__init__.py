@@ -9,7 +9,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from markupsafe import escape
 
 from djreconnect_server.app import DJReconnect
-from djreconnect_server.demo.editor import EditorView
+from djreconnect_server.demo import editor
+from djreconnect_server.demo.editor import COMMENTS_TOPIC, CommentBoard, EditorView, RedisCommentBoard
 from djreconnect_server.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -34,6 +35,14 @@ def create_app(**settings):
     """The demo backend; ``settings`` are passed to Settings."""
     settings.setdefault("secret_key", os.environ.get("DJRECONNECT_SECRET_KEY", DEMO_SECRET_KEY))
     live = DJReconnect(Settings(**settings), [TEMPLATES])
+    if live.sessions.store.shared:
+        # Several processes: the comments live in Redis beside the sessions.
+        board = RedisCommentBoard(live.settings.store)
+        live.hub.listen(COMMENTS_TOPIC, board.refresh)
+        live.app.router.on_startup.append(board.refresh)
+    else:
+        board = CommentBoard()
+    editor.use_board(board)
     # Public: index.html, a static page on another origin, mounts it without a grant.
     live.page("/", EditorView, public=True)
     static_page = live.settings.node_modules_dir.parent / "index.html"

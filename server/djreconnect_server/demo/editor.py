@@ -16,18 +16,53 @@ MAX_COMMENT_CHARS = 280
 
 
 class CommentBoard:
-    """The demo service's comments, oldest first, the last COMMENTS_KEPT of them. One per
-    process: several processes share comments through a shared store."""
+    """The demo service's comments, oldest first, the last COMMENTS_KEPT of them, in this
+    process (the demo with one process)."""
+
+    shared = False
 
     def __init__(self):
         self.comments = []
 
-    def add(self, text):
+    async def add(self, text):
         self.comments = (self.comments + [text])[-COMMENTS_KEPT:]
         return list(self.comments)
 
+    async def refresh(self, message=None):
+        """A broadcast on the comments topic reached this process."""
+
+
+class RedisCommentBoard(CommentBoard):
+    """The comments of a demo of several processes: a Redis list (the last COMMENTS_KEPT),
+    with this process's copy for pages it renders, refreshed after every broadcast."""
+
+    shared = True
+
+    def __init__(self, url, key="dj:demo:comments"):
+        from djreconnect_server.redisstore import connect
+
+        super().__init__()
+        self.redis = connect(url)
+        self.key = key
+
+    async def add(self, text):
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(self.key, text).ltrim(self.key, -COMMENTS_KEPT, -1).lrange(self.key, 0, -1)
+            *_, comments = await pipe.execute()
+        self.comments = list(comments)
+        return list(comments)
+
+    async def refresh(self, message=None):
+        self.comments = list(await self.redis.lrange(self.key, 0, -1))
+
 
 BOARD = CommentBoard()
+
+
+def use_board(board):
+    """Make ``board`` the demo's comment board (the app factory picks it by store)."""
+    global BOARD
+    BOARD = board
 # The choices as annotations: a value outside them is refused before a handler runs.
 Category = Literal[CATEGORIES]
 Visibility = Literal[VISIBILITIES]
@@ -116,15 +151,18 @@ class EditorView(LiveView):
         self.saved = form
 
     @event_handler()
-    def add_comment(self, comment: str = "", **form):
+    async def add_comment(self, comment: str = "", **form):
         text = comment.strip()
         if not text:
             return
         if len(text) > MAX_COMMENT_CHARS:
             raise HandlerError("bad_params", "a comment is at most %d characters" % MAX_COMMENT_CHARS)
-        self.comments = BOARD.add(text)
+        self.comments = await BOARD.add(text)
         self.broadcast(COMMENTS_TOPIC, {"comments": self.comments})
 
     def handle_info(self, message):
         if isinstance(message, dict) and "comments" in message:
-            self.comments = list(message["comments"])[-COMMENTS_KEPT:]
+            # Several processes: the list as Redis has it now (BOARD refreshed it first),
+            # so that two comments added at once on two processes end the same everywhere.
+            source = BOARD.comments if BOARD.shared else message["comments"]
+            self.comments = list(source)[-COMMENTS_KEPT:]
