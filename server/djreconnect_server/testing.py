@@ -657,7 +657,9 @@ class LivePage:
             self.generation = effect.generation
             todo.extend(self.client.opened(self._now(), effect.generation, {VIEW_ID: self.html}))
         elif kind is effects.CloseTransport:
-            self.connection = None
+            connection, self.connection = self.connection, None
+            if connection is not None:
+                _on_server(connection.detach())  # its session waits for the page
         elif kind is effects.ReportError:
             self.errors.append((effect.code, effect.message))
         # Timers are not run: a test moves time on by acting (drop, remount). The status
