@@ -27,6 +27,9 @@ def server_flags():
         FAILED,
         "--banner-retry",
         RETRY,
+        # Every attempt shows at once (the grace period before the banner is tested in test_resume).
+        "--banner-delay-ms",
+        "0",
     ]
 
 
@@ -108,6 +111,7 @@ def static_page(page, server, transport, view_name="editor"):
         "prefix": "/djreconnect",
         "transport": transport,
         "backoff": {"min_ms": 100, "base_ms": 150, "max_ms": 300, "max_attempts": ATTEMPTS},
+        "banner_delay_ms": 0,
         **PAGE_TEXTS,
     }
 
