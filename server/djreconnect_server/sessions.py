@@ -41,8 +41,10 @@ log = logging.getLogger("djreconnect")
 
 # Bytes of randomness in session ids and resume secrets (144 bits; the spec asks >= 128).
 TOKEN_BYTES = 18
-# What one recorded event id costs in the retained-bytes estimate, beyond its errors.
-RECORD_ENTRY_BYTES = 64
+# What one recorded event id costs in the retained-bytes estimate, beyond its errors: what
+# it holds in memory (the ordered dict's entry, the id, its digest and tuple; measured by
+# bench/retention.py with tracemalloc).
+RECORD_ENTRY_BYTES = 290
 # Fixed cost of a session in the retained-bytes estimate (ids, secret hash, containers).
 SESSION_OVERHEAD_BYTES = 512
 # Version of the stored session format (see ``Session.to_dict``).
