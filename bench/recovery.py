@@ -42,7 +42,7 @@ import _support as S
 from playwright.sync_api import sync_playwright
 
 SIZES = (10, 100, 1000)
-REPEATS = {10: 7, 100: 7, 1000: 3}
+REPEATS = {10: 7, 100: 7, 1000: 5}
 WARMUP = 1
 OUTAGE_MS = 200
 BIG_BURST = 5000
