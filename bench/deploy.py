@@ -29,6 +29,7 @@ import _support as S
 import herd
 
 sys.path.insert(0, str(S.CHECKOUT / "tests"))
+from demo_server import free_port  # noqa: E402
 from services import Nginx, RedisServer  # noqa: E402
 
 CLIENTS = 1000
@@ -87,8 +88,10 @@ async def worker_main(args):
 
 def scenario(kind, env, tmp):
     redis = RedisServer().start()
-    backends = [S.demo_server("--store", redis.url, env=env).start() for _ in range(2)]
-    proxy = Nginx([b.port for b in backends], tmp / kind).start()
+    port = free_port()  # nginx's: the processes trust the host pages reach them under
+    trusted = ("--trusted-host", "127.0.0.1:%d" % port)
+    backends = [S.demo_server("--store", redis.url, *trusted, env=env).start() for _ in range(2)]
+    proxy = Nginx([b.port for b in backends], tmp / kind, port=port).start()
     out = S.results_dir() / ("deploy-%s.json" % kind)
     worker = subprocess.Popen(
         [S.PYTHON, os.path.abspath(__file__), "--worker", "--port", str(proxy.port), "--out", str(out)],

@@ -10,7 +10,7 @@ servers, not the interpreter (the runtime's core is the same code on both)."""
 
 import pytest
 from services import Nginx, RedisServer
-from support import DemoServer, new_page, server_state, wait_connected, wait_server_state
+from support import DemoServer, free_port, new_page, server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,12 @@ def redis_server():
 @pytest.fixture(scope="module")
 def cluster(redis_server, transport, tmp_path_factory):
     """PROCESSES demo processes on one Redis, and nginx in front of them."""
-    backends = [DemoServer(*FAST, "--transport", transport, "--store", redis_server.url) for _ in range(PROCESSES)]
+    # Pages reach the processes through nginx, under nginx's host and port: they trust it.
+    nginx_port = free_port()
+    trusted = ("--trusted-host", "127.0.0.1:%d" % nginx_port)
+    backends = [
+        DemoServer(*FAST, "--transport", transport, "--store", redis_server.url, *trusted) for _ in range(PROCESSES)
+    ]
     proxy = None
     try:
         for backend in backends:
@@ -69,6 +74,7 @@ def cluster(redis_server, transport, tmp_path_factory):
         proxy = Nginx(
             [backend.port for backend in backends],
             tmp_path_factory.mktemp("nginx"),
+            port=nginx_port,
             sticky=transport == "sse",
         ).start()
         yield proxy, backends

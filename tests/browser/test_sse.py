@@ -20,8 +20,19 @@ def transport():
 
 
 @pytest.fixture(scope="module")
-def proxy(server):
-    port = free_port()
+def proxy_port():
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def server_flags(proxy_port):
+    """The page reaches the server through the proxy, under the proxy's host and port."""
+    return ["--trusted-host", "127.0.0.1:%d" % proxy_port]
+
+
+@pytest.fixture(scope="module")
+def proxy(server, proxy_port):
+    port = proxy_port
     script = Path(__file__).with_name("refusing_proxy.py")
     process = subprocess.Popen([sys.executable, str(script), str(port), str(server.port)])
     url = "http://127.0.0.1:%d" % port
