@@ -2,7 +2,6 @@
 handler, the refusals, the save form, and a drop followed by a remount with recovery."""
 
 import json
-from pathlib import Path
 
 import pytest
 from djreconnect_server import DJReconnect, Settings
@@ -10,15 +9,9 @@ from djreconnect_server.demo import TEMPLATES
 from djreconnect_server.demo.editor import EditorView
 from djreconnect_server.testing import LiveError, mount
 
-CHECKOUT = Path(__file__).resolve().parents[2]
-NODE_MODULES = CHECKOUT / "node_modules"
-WHEELS = CHECKOUT / "wheels"
-KEY = "a-test-secret-key-of-some-length"
+from .built import KEY, NODE_MODULES, WHEELS, needs_built_assets
 
-pytestmark = pytest.mark.skipif(
-    not (NODE_MODULES / "pyodide" / "pyodide.mjs").is_file() or not list(WHEELS.glob("djreconnect-*.whl")),
-    reason="needs `npm ci` and a built wheel in wheels/ (the setup command does both)",
-)
+pytestmark = needs_built_assets
 
 
 @pytest.fixture(scope="module")

@@ -6,22 +6,15 @@ LiveConnection whose transport does not drain."""
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import pytest
 from djreconnect import protocol
 from djreconnect_server import DJReconnect, LiveView, Settings, event_handler
 from djreconnect_server.testing import _on_server, mount
 
-CHECKOUT = Path(__file__).resolve().parents[2]
-NODE_MODULES = CHECKOUT / "node_modules"
-WHEELS = CHECKOUT / "wheels"
-KEY = "a-test-secret-key-of-some-length"
+from .built import KEY, NODE_MODULES, WHEELS, needs_built_assets
 
-pytestmark = pytest.mark.skipif(
-    not (NODE_MODULES / "pyodide" / "pyodide.mjs").is_file() or not list(WHEELS.glob("djreconnect-*.whl")),
-    reason="needs `npm ci` and a built wheel in wheels/ (the setup command does both)",
-)
+pytestmark = needs_built_assets
 
 TICKER_HTML = """<!DOCTYPE html>
 <html><head>{{ djreconnect_scripts() }}</head>
