@@ -10,10 +10,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
+from djreconnect_server import assets
 from djreconnect_server.live import LiveConnection
 from djreconnect_server.signing import MountSigner
 from djreconnect_server.sse import HEADER_CSRF, HEADER_SESSION, SSEHub, refused_stream
-from djreconnect_server.templating import Templates, pyscript_config
+from djreconnect_server.templating import Templates, boot_script, pyscript_config
 from djreconnect_server.views import LiveView
 
 log = logging.getLogger("djreconnect")
@@ -23,9 +24,34 @@ mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("application/zip", ".whl")
 
 
-def _public_assets(directory):
+# Versioned URLs (the version is in the path) never change; the wheel's stable URL can
+# (a checkout rebuilds it at the same version), so browsers revalidate it (ETag).
+IMMUTABLE = b"public, max-age=31536000, immutable"
+REVALIDATE = b"no-cache"
+
+
+def _public_assets(directory, cache_control):
     """Static files any origin may load (a static page elsewhere includes them)."""
-    return CORSMiddleware(StaticFiles(directory=directory), allow_origins=["*"], allow_methods=["GET"])
+    files = _CacheControl(StaticFiles(directory=directory), cache_control)
+    return CORSMiddleware(files, allow_origins=["*"], allow_methods=["GET"])
+
+
+class _CacheControl:
+    """Sets ``Cache-Control`` on the successful responses of a static mount."""
+
+    def __init__(self, app, value):
+        self.app = app
+        self.value = value
+
+    async def __call__(self, scope, receive, send):
+        async def cached(message):
+            if message["type"] == "http.response.start" and message["status"] in (200, 304):
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                headers.append((b"cache-control", self.value))
+                message = dict(message, headers=headers)
+            await send(message)
+
+        await self.app(scope, receive, cached)
 
 
 class DJReconnect:
@@ -38,6 +64,7 @@ class DJReconnect:
     def __init__(self, settings, template_dirs, app=None):
         settings.check_assets()
         self.settings = settings
+        self._boot_js = boot_script(settings)
         self.templates = Templates(settings, template_dirs)
         self.signer = MountSigner(settings.secret_key)
         self.views = {}
@@ -56,13 +83,26 @@ class DJReconnect:
                 allow_methods=["GET", "POST"],
                 allow_headers=["Content-Type", HEADER_SESSION, HEADER_CSRF],
             )
-        if not settings.cdn_base_url:
-            self.app.mount(prefix + "/pyodide", _public_assets(settings.pyodide_dir), name="djreconnect-pyodide")
+        self.app.add_api_route(prefix + constants.PATH_BOOT_JS, self.boot_js, methods=["GET"])
+        self._mount_assets()
+
+    def _mount_assets(self):
+        """Serve what pages load from this backend: npm's packages (local assets) at
+        versioned URLs laid out as on an npm CDN, and the browser wheel."""
+        settings = self.settings
+        if settings.assets == constants.ASSETS_LOCAL:
+            base = settings.prefix + constants.PATH_NPM + "/"
+            for key, package in settings.packages().items():
+                if settings.asset_overrides[key] or package["version"] is None:
+                    continue
+                directory = assets.package_path(key, settings.node_modules_dir)
+                path = base + assets.cdn_path(key, package["version"])
+                self.app.mount(path, _public_assets(directory, IMMUTABLE), name="djreconnect-" + key)
+        if not settings.asset_overrides["wheel"]:
+            wheels = settings.wheel_file().parent
             self.app.mount(
-                prefix + "/micropython", _public_assets(settings.micropython_dir), name="djreconnect-micropython"
+                settings.prefix + constants.PATH_WHEELS, _public_assets(wheels, REVALIDATE), name="djreconnect-wheels"
             )
-            self.app.mount(prefix + "/pyscript", _public_assets(settings.pyscript_dir), name="djreconnect-pyscript")
-            self.app.mount(prefix + "/wheels", _public_assets(settings.wheels_dir), name="djreconnect-wheels")
 
     # --- views ------------------------------------------------------------------
 
@@ -98,12 +138,17 @@ class DJReconnect:
     async def pyscript_json(self, request: Request):
         """PyScript's config with absolute URLs, for static pages on other origins
         (PyScript resolves the URLs in its config against the page, not the backend)."""
-        base = self.settings.cdn_base_url or str(request.base_url).rstrip("/") + self.settings.prefix
+        base = str(request.base_url).rstrip("/") + self.settings.prefix
         interpreter = request.query_params.get("interpreter", self.settings.interpreter)
         if interpreter not in constants.INTERPRETERS:
             return Response("unknown interpreter %r" % interpreter, status_code=400, media_type="text/plain")
         config = pyscript_config(self.settings, base, interpreter)
         return JSONResponse(config, headers={"Access-Control-Allow-Origin": "*"})
+
+    async def boot_js(self, request: Request):
+        """The boot loader, for static pages (the include inlines it)."""
+        headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}
+        return Response(self._boot_js, media_type="text/javascript", headers=headers)
 
     # --- the live connection ------------------------------------------------------
 

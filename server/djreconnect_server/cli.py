@@ -42,7 +42,17 @@ def build_parser():
         metavar="ORIGIN",
         help="another origin whose pages may connect (repeatable), e.g. http://localhost:5000",
     )
-    demo.add_argument("--cdn-base-url", default=None, help="load Pyodide, PyScript and the wheel from here")
+    demo.add_argument(
+        "--assets",
+        choices=constants.ASSET_MODES,
+        default=None,
+        help="where pages load PyScript and the interpreters from: this backend (local: npm's packages), "
+        "the CDN, or auto (local when installed; default, or DJRECONNECT_ASSETS)",
+    )
+    demo.add_argument("--cdn-url", default=constants.DEFAULT_CDN_URL, help="an npm CDN's base URL (assets=cdn)")
+    demo.add_argument(
+        "--no-preload", dest="preload", action="store_false", help="no preload links for the interpreter and wheel"
+    )
     return parser
 
 
@@ -67,14 +77,16 @@ def run_demo(args):
             heartbeat_interval_ms=args.heartbeat_interval_ms,
             heartbeat_timeout_ms=args.heartbeat_timeout_ms,
             allowed_origins=args.allow_origin,
-            cdn_base_url=args.cdn_base_url,
+            assets=args.assets,
+            cdn_url=args.cdn_url,
+            preload=args.preload,
         )
     except (BackoffError, ValueError, RuntimeError) as error:
         print("djreconnect demo: %s" % error, file=sys.stderr)
         return 2
     print(
-        "djreconnect demo on http://%s:%d/ (transport %s, %s)"
-        % (args.host, args.port, args.transport, args.interpreter),
+        "djreconnect demo on http://%s:%d/ (transport %s, %s, %s assets)"
+        % (args.host, args.port, args.transport, args.interpreter, args.assets or "auto"),
         flush=True,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=2)

@@ -3,10 +3,13 @@
 import json
 from pathlib import Path
 
+import djreconnect
 import pytest
 from djreconnect import constants
 from djreconnect_server import DJReconnect, LiveView, Settings, event_handler
+from djreconnect_server.assets import pinned_versions
 from djreconnect_server.demo import create_app
+from djreconnect_server.settings import wheel_name
 from djreconnect_server.signing import MountSigner
 from fastapi.testclient import TestClient
 from selectolax.lexbor import LexborHTMLParser
@@ -16,6 +19,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 NODE_MODULES = CHECKOUT / "node_modules"
 WHEELS = CHECKOUT / "wheels"
 KEY = "a-test-secret-key-of-some-length"
+PINNED = pinned_versions(CHECKOUT)
 WS = constants.DEFAULT_PREFIX + constants.PATH_WEBSOCKET
 
 needs_assets = pytest.mark.skipif(
@@ -149,7 +153,7 @@ def test_page_includes_the_runtime_with_a_valid_grant(tree):
     assert config["prefix"] == constants.DEFAULT_PREFIX and config["transport"] == "ws"
     assert MountSigner(KEY).verify(config["tokens"]["editor"], "editor") == {}
     pyscript = json.loads(tree.css_first('script[type="py"]').attributes["config"])
-    assert pyscript["interpreter"] == "/djreconnect/pyodide/pyodide.mjs"
+    assert pyscript["interpreter"] == "/djreconnect/npm/pyodide@%s/pyodide.mjs" % PINNED["pyodide"]
     [wheel] = pyscript["files"]
     assert wheel.startswith("/djreconnect/wheels/djreconnect-") and wheel.endswith(".whl")
 
@@ -157,20 +161,32 @@ def test_page_includes_the_runtime_with_a_valid_grant(tree):
 # --- assets ------------------------------------------------------------------------
 
 
+PYODIDE = "/djreconnect/npm/pyodide@%s" % PINNED["pyodide"]
+PYSCRIPT = "/djreconnect/npm/@pyscript/core@%s/dist" % PINNED["@pyscript/core"]
+MICROPYTHON = (
+    "/djreconnect/npm/@micropython/micropython-webassembly-pyscript@%s"
+    % PINNED["@micropython/micropython-webassembly-pyscript"]
+)
+
+
 @pytest.mark.parametrize(
     "path, content_type",
     [
-        ("/djreconnect/pyodide/pyodide.mjs", ("text/javascript", "application/javascript")),
-        ("/djreconnect/pyodide/pyodide.asm.wasm", ("application/wasm",)),
-        ("/djreconnect/pyscript/core.js", ("text/javascript", "application/javascript")),
-        ("/djreconnect/pyscript/core.css", ("text/css",)),
+        (PYODIDE + "/pyodide.mjs", ("text/javascript", "application/javascript")),
+        (PYODIDE + "/pyodide.asm.wasm", ("application/wasm",)),
+        (PYSCRIPT + "/core.js", ("text/javascript", "application/javascript")),
+        (PYSCRIPT + "/core.css", ("text/css",)),
+        (MICROPYTHON + "/micropython.mjs", ("text/javascript", "application/javascript")),
+        (MICROPYTHON + "/micropython.wasm", ("application/wasm",)),
     ],
 )
-def test_assets_have_their_content_types_and_cors(client, path, content_type):
+def test_assets_have_their_content_types_cors_and_cache_forever(client, path, content_type):
     response = client.head(path, headers={"origin": "http://static.example.org"})
     assert response.status_code == 200
     assert response.headers["content-type"].split(";")[0] in content_type
     assert response.headers["access-control-allow-origin"] == "*"
+    # The version is in the URL: the response never changes.
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
 def test_the_wheel_is_served_whole(client, tree):
@@ -180,11 +196,20 @@ def test_the_wheel_is_served_whole(client, tree):
     assert response.headers["content-type"] == "application/zip"
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.content == (WHEELS / wheel.rsplit("/", 1)[1]).read_bytes()
+    # A checkout rebuilds the wheel at the same version: browsers revalidate it.
+    assert response.headers["cache-control"] == "no-cache" and response.headers["etag"]
+    again = client.get(wheel, headers={"if-none-match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_the_wheel_url_is_stable_and_names_the_version(tree):
+    [wheel] = json.loads(tree.css_first('script[type="py"]').attributes["config"])["files"]
+    assert wheel == "/djreconnect/wheels/djreconnect-%s-py3-none-any.whl" % djreconnect.__version__
 
 
 def test_asset_preflight_from_another_origin(client):
     response = client.options(
-        "/djreconnect/pyodide/pyodide.mjs",
+        PYODIDE + "/pyodide.mjs",
         headers={"origin": "http://static.example.org", "access-control-request-method": "GET"},
     )
     assert response.status_code == 200
@@ -192,7 +217,9 @@ def test_asset_preflight_from_another_origin(client):
 
 
 def test_missing_asset_is_404(client):
-    assert client.get("/djreconnect/pyodide/nope.js").status_code == 404
+    assert client.get(PYODIDE + "/nope.js").status_code == 404
+    assert client.get("/djreconnect/npm/pyodide@0.0.1/pyodide.mjs").status_code == 404  # only the installed version
+    assert client.get("/djreconnect/npm/left-pad@1.0.0/index.js").status_code == 404
 
 
 # --- the WebSocket -----------------------------------------------------------------
@@ -322,11 +349,26 @@ def test_register_refuses_non_views_and_name_clashes(notes):
     assert live.register(NoteView) is NoteView
 
 
-def test_missing_assets_are_reported_at_startup(tmp_path):
-    with pytest.raises(RuntimeError, match="npm ci"):
-        DJReconnect(Settings(KEY, node_modules_dir=tmp_path, wheels_dir=WHEELS), [tmp_path])
-    with pytest.raises(RuntimeError, match="pip wheel"):
+def test_missing_assets_are_reported_at_startup_with_the_setting_and_the_command(tmp_path):
+    with pytest.raises(RuntimeError) as refused:
+        DJReconnect(Settings(KEY, assets="local", node_modules_dir=tmp_path, wheels_dir=WHEELS), [tmp_path])
+    message = str(refused.value)
+    assert "node_modules_dir" in message and "DJRECONNECT_NODE_MODULES" in message and "assets='cdn'" in message
+    assert "`npm install --no-save --prefix %s " % tmp_path.parent in message
+    assert all("%s@%s" % pin in message for pin in PINNED.items())
+    with pytest.raises(RuntimeError) as refused:
         DJReconnect(Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=tmp_path), [tmp_path])
+    message = str(refused.value)
+    assert "wheels_dir" in message and "DJRECONNECT_WHEELS" in message and "wheel_url" in message
+    assert "pip wheel --no-deps -w wheels browser" in message
+
+
+def test_without_local_packages_auto_loads_them_from_the_cdn(tmp_path):
+    live = DJReconnect(Settings(KEY, node_modules_dir=tmp_path, wheels_dir=WHEELS), [tmp_path])
+    assert live.settings.assets == "cdn"
+    with TestClient(live.app) as client:
+        assert client.get(PYODIDE + "/pyodide.mjs").status_code == 404  # nothing served locally
+        assert client.get("/djreconnect/wheels/" + wheel_name()).status_code == 200  # the wheel still is
 
 
 # --- the static include example ----------------------------------------------------
