@@ -20,6 +20,8 @@ class DemoServer:
     """``djreconnect demo`` as a real process on a fixed port: it can be killed,
     stopped, and started again on the same port."""
 
+    program = ["-m", "djreconnect_server.cli", "demo"]  # what runs, after the Python executable
+
     def __init__(self, *flags, port=None):
         self.port = port or free_port()
         self.flags = list(flags)
@@ -27,15 +29,7 @@ class DemoServer:
         self.url = "http://127.0.0.1:%d" % self.port
 
     def start(self):
-        command = [
-            sys.executable,
-            "-m",
-            "djreconnect_server.cli",
-            "demo",
-            "--port",
-            str(self.port),
-            *self.flags,
-        ]
+        command = [sys.executable, *self.program, "--port", str(self.port), *self.flags]
         self.process = subprocess.Popen(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

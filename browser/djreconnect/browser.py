@@ -119,9 +119,10 @@ class Runtime:
                 params = value_params(element)
                 self._push(view.djViewId, KIND_CLICK, element.getAttribute(constants.ATTR_CLICK), params, disable)
         if refused:
-            message = "%d click(s) or submit(s) made while the page started were not kept (at most %d)" % (
-                refused,
+            message = "%d click(s) or submit(s) made while the page started were not kept" % refused
+            message += " (at most %d, with %d characters of form text)" % (
                 constants.BOOT_RECORD_LIMIT,
+                constants.BOOT_RECORD_CHARS,
             )
             self._report(None, "queue_full", message)
 
