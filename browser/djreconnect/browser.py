@@ -109,7 +109,7 @@ class Runtime:
             if is_null(view) or getattr(view, "djViewId", None) not in self.view_elements:
                 continue
             if kind == constants.BOOT_SUBMIT:
-                params = boot.form_data_params(data)
+                params = boot.form_data_params(data) if data is not None else {}
                 params.update(value_params(element))
                 disable = element.querySelectorAll("[" + constants.ATTR_DISABLE_WITH + "]")
                 disable = [disable.item(i) for i in range(disable.length)]

@@ -17,7 +17,7 @@
     var element = target && target.closest ? target.closest("[" + (click ? c.click : c.submit) + "]") : null;
     if (!element || !element.closest("[" + c.view + "]")) return;
     if (!click || element.nodeName === "A") event.preventDefault();
-    var data = click ? null : new FormData(element), size = 0;
+    var data = click || element.nodeName !== "FORM" ? null : new FormData(element), size = 0;
     if (data) data.forEach(function (value, name) { size += name.length + (typeof value === "string" ? value.length : 0); });
     if (records.length >= c.limit || bytes + size > c.bytes) { boot.refused++; return; }
     bytes += size;
@@ -39,7 +39,7 @@
     }
     for (i = 0; i < urls.length; i++) {
       if (!urls[i]) continue;
-      var url = new URL(urls[i], doc.baseURI).href;
+      try { var url = new URL(urls[i], doc.baseURI).href; } catch (error) { continue; }
       if (text.indexOf(url.slice(0, url.lastIndexOf("/") + 1)) >= 0) return true;
     }
     return false;

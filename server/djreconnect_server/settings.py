@@ -132,7 +132,14 @@ class Settings:
         if self._packages is None:
             packages = {}
             if self.assets == constants.ASSETS_CDN:
-                for key, package in assets.manifest()["packages"].items():
+                try:
+                    manifest = assets.manifest()
+                except assets.AssetError as error:
+                    raise RuntimeError(
+                        "assets='cdn' needs the pinned versions and their hashes (%s): %s; or serve npm's packages "
+                        "with Settings(assets='local', node_modules_dir=...)" % (assets.MANIFEST_FILE.name, error)
+                    ) from None
+                for key, package in manifest["packages"].items():
                     packages[key] = dict(package)
             else:
                 for key in assets.PACKAGES:

@@ -322,3 +322,17 @@ def test_render_needs_a_template_name(templates):
 
     with pytest.raises(RuntimeError, match="template_name"):
         templates.render(Nameless())
+
+
+def test_cdn_assets_without_a_manifest_say_what_to_run(tmp_path, monkeypatch, wheels_dir):
+    monkeypatch.setattr(assets, "MANIFEST_FILE", tmp_path / "missing.json")
+    monkeypatch.setattr(assets, "_manifest", None)
+    # A checkout without package.json or npm's packages: nothing to read or hash.
+    build = assets.build_manifest
+    monkeypatch.setattr(assets, "build_manifest", lambda: build(tmp_path))
+    settings = Settings(KEY, assets="cdn", wheels_dir=wheels_dir)
+    with pytest.raises(RuntimeError) as refused:
+        settings.check_assets()
+    message = str(refused.value)
+    assert message.startswith("assets='cdn' needs the pinned versions and their hashes (missing.json)")
+    assert "assets='local', node_modules_dir=" in message
