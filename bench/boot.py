@@ -15,7 +15,8 @@ requests; the longest main-thread task before the view is live (Long Tasks API);
 where the time goes: PyScript's ``py:ready`` (interpreter up, wheel unpacked, before the
 entry point runs), ``py:done`` (the entry point ran: imports and ``main()``), then the
 connection and mount. A lever is measured against the same page without it: the include's
-preloads (``--no-preload``), on localhost and on an emulated network with latency.
+preloads (``--no-preload``) and gzip (``--no-compress``), on localhost and on an emulated
+network with latency. (The bare floors load the interpreter gzipped too.)
 """
 
 import base64
@@ -38,6 +39,8 @@ SERVERS = {
     "micropython": ("--interpreter", "micropython"),
     "pyodide-nopreload": ("--interpreter", "pyodide", "--no-preload"),
     "micropython-nopreload": ("--interpreter", "micropython", "--no-preload"),
+    "pyodide-nocompress": ("--interpreter", "pyodide", "--no-compress"),
+    "micropython-nocompress": ("--interpreter", "micropython", "--no-compress"),
 }
 # A network with latency (localhost has none, which hides what chained downloads cost):
 # 40 ms round trips, 10 Mbit/s down, 5 up (DevTools network emulation).
@@ -47,20 +50,24 @@ KINDS = {
     "bare Pyodide (floor)": ("pyodide", "/__bench/bare-pyodide.html", None),
     "runtime on Pyodide": ("pyodide", "/", None),
     "  without preloads": ("pyodide-nopreload", "/", None),
+    "  without gzip": ("pyodide-nocompress", "/", None),
     "bare MicroPython (floor)": ("micropython", "/__bench/bare-micropython.html", None),
     "runtime on MicroPython": ("micropython", "/", None),
     "  without preloads ": ("micropython-nopreload", "/", None),
     "bare MicroPython, 40 ms RTT (floor)": ("micropython", "/__bench/bare-micropython.html", NETWORK),
     "runtime on MicroPython, 40 ms RTT": ("micropython", "/", NETWORK),
     "  without preloads, 40 ms RTT": ("micropython-nopreload", "/", NETWORK),
+    "  without gzip, 40 ms RTT": ("micropython-nocompress", "/", NETWORK),
 }
 FLOOR = {
     "runtime on Pyodide": "bare Pyodide (floor)",
     "  without preloads": "bare Pyodide (floor)",
+    "  without gzip": "bare Pyodide (floor)",
     "runtime on MicroPython": "bare MicroPython (floor)",
     "  without preloads ": "bare MicroPython (floor)",
     "runtime on MicroPython, 40 ms RTT": "bare MicroPython, 40 ms RTT (floor)",
     "  without preloads, 40 ms RTT": "bare MicroPython, 40 ms RTT (floor)",
+    "  without gzip, 40 ms RTT": "bare MicroPython, 40 ms RTT (floor)",
 }
 
 BARE_HTML = """<!DOCTYPE html>

@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
 from djreconnect_server import assets
+from djreconnect_server.compression import GzipCache, Gzipped
 from djreconnect_server.live import LiveConnection
 from djreconnect_server.signing import MountSigner
 from djreconnect_server.sse import HEADER_CSRF, HEADER_SESSION, SSEHub, refused_stream
@@ -30,10 +31,12 @@ IMMUTABLE = b"public, max-age=31536000, immutable"
 REVALIDATE = b"no-cache"
 
 
-def _public_assets(directory, cache_control):
-    """Static files any origin may load (a static page elsewhere includes them)."""
-    files = _CacheControl(StaticFiles(directory=directory), cache_control)
-    return CORSMiddleware(files, allow_origins=["*"], allow_methods=["GET"])
+def _public_assets(directory, cache_control, gzip_cache=None):
+    """Static files any origin may load (a static page elsewhere includes them);
+    compressible ones gzipped when ``gzip_cache`` is given."""
+    files = StaticFiles(directory=directory)
+    served = _CacheControl(files if gzip_cache is None else Gzipped(files, gzip_cache), cache_control)
+    return CORSMiddleware(served, allow_origins=["*"], allow_methods=["GET"])
 
 
 class _CacheControl:
@@ -90,6 +93,7 @@ class DJReconnect:
         """Serve what pages load from this backend: npm's packages (local assets) at
         versioned URLs laid out as on an npm CDN, and the browser wheel."""
         settings = self.settings
+        self.gzip_cache = GzipCache() if settings.compress else None
         if settings.assets == constants.ASSETS_LOCAL:
             base = settings.prefix + constants.PATH_NPM + "/"
             for key, package in settings.packages().items():
@@ -97,7 +101,8 @@ class DJReconnect:
                     continue
                 directory = assets.package_path(key, settings.node_modules_dir)
                 path = base + assets.cdn_path(key, package["version"])
-                self.app.mount(path, _public_assets(directory, IMMUTABLE), name="djreconnect-" + key)
+                served = _public_assets(directory, IMMUTABLE, self.gzip_cache)
+                self.app.mount(path, served, name="djreconnect-" + key)
         if not settings.asset_overrides["wheel"]:
             wheels = settings.wheel_file().parent
             self.app.mount(

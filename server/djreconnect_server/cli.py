@@ -53,6 +53,7 @@ def build_parser():
     demo.add_argument(
         "--no-preload", dest="preload", action="store_false", help="no preload links for the interpreter and wheel"
     )
+    demo.add_argument("--no-compress", dest="compress", action="store_false", help="serve local assets without gzip")
     return parser
 
 
@@ -80,6 +81,7 @@ def run_demo(args):
             assets=args.assets,
             cdn_url=args.cdn_url,
             preload=args.preload,
+            compress=args.compress,
         )
     except (BackoffError, ValueError, RuntimeError) as error:
         print("djreconnect demo: %s" % error, file=sys.stderr)

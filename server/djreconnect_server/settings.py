@@ -58,6 +58,7 @@ class Settings:
         node_modules_dir=None,
         wheels_dir=None,
         preload=True,
+        compress=True,
         boot_timeout_ms=constants.DEFAULT_BOOT_TIMEOUT_MS,
     ):
         if not isinstance(secret_key, str) or len(secret_key) < 16:
@@ -109,6 +110,7 @@ class Settings:
         wheels_dir = wheels_dir or os.environ.get("DJRECONNECT_WHEELS")
         self.wheels_dir = Path(wheels_dir) if wheels_dir else None
         self.preload = bool(preload)
+        self.compress = bool(compress)
         self.boot_timeout_ms = boot_timeout_ms
         if assets == constants.ASSETS_AUTO:
             assets = constants.ASSETS_LOCAL if self._installed_locally() else constants.ASSETS_CDN
