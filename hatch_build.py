@@ -14,9 +14,9 @@ PACKAGE = "server/djreconnect_server"
 MANIFEST = PACKAGE + "/_assets.json"
 
 
-def _assets_module(root):
-    """djreconnect_server.assets, loaded by path (it uses the standard library only)."""
-    spec = importlib.util.spec_from_file_location("_djreconnect_assets", Path(root) / PACKAGE / "assets.py")
+def _npm_module(root):
+    """djreconnect_server.npm, loaded by path (it uses the standard library only)."""
+    spec = importlib.util.spec_from_file_location("_djreconnect_npm", Path(root) / PACKAGE / "assets.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -34,7 +34,7 @@ class CustomBuildHook(BuildHookInterface):
         else:
             if not (root / "node_modules").is_dir():
                 raise RuntimeError("the asset manifest is computed from npm's packages: run `npm ci` first")
-            manifest = _assets_module(root).build_manifest(root)
+            manifest = _npm_module(root).build_manifest(root)
             path = self._scratch / "_assets.json"
             path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
             target = MANIFEST if self.target_name == "sdist" else "djreconnect_server/_assets.json"

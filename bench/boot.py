@@ -27,7 +27,7 @@ import tempfile
 import time
 
 import _support as S
-from djreconnect_server import assets
+from djreconnect_server import npm
 from playwright.sync_api import sync_playwright
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -87,8 +87,8 @@ def bare_pages():
     node_modules = S.CHECKOUT / "node_modules"
     pages = {}
     for key, loader in (("pyodide", "loadPyodide"), ("micropython", "loadMicroPython")):
-        url = base + assets.cdn_path(key, assets.installed_version(key, node_modules))
-        url += "/" + assets.PACKAGES[key]["entry"]
+        url = base + npm.cdn_path(key, npm.installed_version(key, node_modules))
+        url += "/" + npm.PACKAGES[key]["entry"]
         pages["/__bench/bare-%s.html" % key] = BARE_HTML % {"name": key, "loader": loader, "url": url}
     return pages
 

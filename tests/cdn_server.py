@@ -10,7 +10,7 @@ origin (CORS, Timing-Allow-Origin), as those hosts do.
 import sys
 
 import uvicorn
-from djreconnect_server import assets
+from djreconnect_server import npm
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
@@ -31,8 +31,8 @@ class TimingAllowed:
 
 def create_app(node_modules, wheels):
     app = Starlette()
-    for key, package in assets.PACKAGES.items():
-        version = assets.installed_version(key, node_modules)
+    for key, package in npm.PACKAGES.items():
+        version = npm.installed_version(key, node_modules)
         app.mount(
             "/npm/%s@%s" % (package["npm"], version), StaticFiles(directory="%s/%s" % (node_modules, package["npm"]))
         )

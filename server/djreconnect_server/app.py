@@ -10,7 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
-from djreconnect_server import assets
+from djreconnect_server import npm
 from djreconnect_server.compression import GzipCache, Gzipped
 from djreconnect_server.live import LiveConnection
 from djreconnect_server.signing import MountSigner
@@ -99,8 +99,8 @@ class DJReconnect:
             for key, package in settings.packages().items():
                 if settings.asset_overrides[key] or package["version"] is None:
                     continue
-                directory = assets.package_path(key, settings.node_modules_dir)
-                path = base + assets.cdn_path(key, package["version"])
+                directory = npm.package_path(key, settings.node_modules_dir)
+                path = base + npm.cdn_path(key, package["version"])
                 served = _public_assets(directory, IMMUTABLE, self.gzip_cache)
                 self.app.mount(path, served, name="djreconnect-" + key)
         if not settings.asset_overrides["wheel"]:

@@ -6,10 +6,10 @@ from pathlib import Path
 from djreconnect import constants
 from djreconnect.backoff import Backoff
 
-from djreconnect_server import assets
+from djreconnect_server import npm
 
 # A checkout keeps npm's assets and the built wheel beside the packages.
-_CHECKOUT = assets.CHECKOUT
+_CHECKOUT = npm.CHECKOUT
 # The browser wheel the distribution carries (built when the distribution is).
 _BUNDLED_WHEELS = Path(__file__).resolve().parent / "wheels"
 
@@ -121,11 +121,11 @@ class Settings:
 
     def _served_packages(self):
         """The npm packages whose URLs this backend decides (not set one by one)."""
-        return [key for key in assets.PACKAGES if not self.asset_overrides[key]]
+        return [key for key in npm.PACKAGES if not self.asset_overrides[key]]
 
     def _installed_locally(self):
         return all(
-            (assets.package_path(key, self.node_modules_dir) / assets.PACKAGES[key]["entry"]).is_file()
+            (npm.package_path(key, self.node_modules_dir) / npm.PACKAGES[key]["entry"]).is_file()
             for key in self._served_packages()
         )
 
@@ -135,29 +135,27 @@ class Settings:
             packages = {}
             if self.assets == constants.ASSETS_CDN:
                 try:
-                    manifest = assets.manifest()
-                except assets.AssetError as error:
+                    manifest = npm.manifest()
+                except npm.AssetError as error:
                     raise RuntimeError(
                         "assets='cdn' needs the pinned versions and their hashes (%s): %s; or serve npm's packages "
-                        "with Settings(assets='local', node_modules_dir=...)" % (assets.MANIFEST_FILE.name, error)
+                        "with Settings(assets='local', node_modules_dir=...)" % (npm.MANIFEST_FILE.name, error)
                     ) from None
                 for key, package in manifest["packages"].items():
                     packages[key] = dict(package)
             else:
-                for key in assets.PACKAGES:
-                    version = assets.installed_version(key, self.node_modules_dir)
+                for key in npm.PACKAGES:
+                    version = npm.installed_version(key, self.node_modules_dir)
                     packages[key] = {"version": version, "integrity": {}}
                     if key == "pyscript" and version is not None:
-                        packages[key]["modules"] = assets.pyscript_modules(
-                            assets.package_path(key, self.node_modules_dir)
-                        )
+                        packages[key]["modules"] = npm.pyscript_modules(npm.package_path(key, self.node_modules_dir))
             self._packages = packages
         return self._packages
 
     def package_url(self, key, base):
         """The folder a package's page files are loaded from (``base``: the backend's
         URL and prefix, as pages see it)."""
-        path = assets.cdn_path(key, self.packages()[key]["version"])
+        path = npm.cdn_path(key, self.packages()[key]["version"])
         if self.assets == constants.ASSETS_CDN:
             return self.cdn_url + "/" + path
         return base + constants.PATH_NPM + "/" + path
@@ -167,7 +165,7 @@ class Settings:
         ``pyodide``, ``micropython`` (their .mjs) and ``wheel``."""
         base = self.public_url + self.prefix if base is None else base
         urls = {}
-        for key, package in assets.PACKAGES.items():
+        for key, package in npm.PACKAGES.items():
             urls[key] = self.asset_overrides[key] or self.package_url(key, base) + "/" + package["entry"]
         urls["pyscript_css"] = urls["pyscript"].rsplit("/", 1)[0] + "/core.css"
         urls["wheel"] = self.asset_overrides["wheel"] or base + constants.PATH_WHEELS + "/" + wheel_name()
@@ -201,7 +199,7 @@ class Settings:
         found.append((urls[interpreter], "module"))
         if not self.asset_overrides[interpreter]:
             folder = urls[interpreter].rsplit("/", 1)[0]
-            for name in assets.PACKAGES[interpreter]["files"][1:]:
+            for name in npm.PACKAGES[interpreter]["files"][1:]:
                 found.append((folder + "/" + name, "module" if name.endswith(".mjs") else "fetch"))
         found.append((urls["wheel"], "fetch"))
         return found
@@ -224,13 +222,13 @@ class Settings:
         needs cannot be served."""
         if self.assets == constants.ASSETS_LOCAL:
             for key in self._served_packages():
-                entry = assets.package_path(key, self.node_modules_dir) / assets.PACKAGES[key]["entry"]
+                entry = npm.package_path(key, self.node_modules_dir) / npm.PACKAGES[key]["entry"]
                 if not entry.is_file():
                     raise RuntimeError(
                         "assets='local' needs npm's packages in %s (Settings(node_modules_dir=...) or "
                         "DJRECONNECT_NODE_MODULES), and %s is missing: install them with `%s` (in a checkout: "
                         "`npm ci`), or use Settings(assets='cdn')"
-                        % (self.node_modules_dir, entry, assets.npm_install_command(self.node_modules_dir.parent))
+                        % (self.node_modules_dir, entry, npm.npm_install_command(self.node_modules_dir.parent))
                     )
         self.packages()
         if not self.asset_overrides["wheel"]:

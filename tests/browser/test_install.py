@@ -15,7 +15,7 @@ import zipfile
 
 import djreconnect
 import pytest
-from djreconnect_server import assets
+from djreconnect_server import npm
 from selectolax.lexbor import LexborHTMLParser
 from support import CHECKOUT, free_port, new_page, wait_connected
 
@@ -110,10 +110,10 @@ def test_the_sdist_and_the_wheel_carry_what_an_install_needs(dist):
         manifest = json.loads(archive.read("djreconnect_server/_assets.json"))
         bundled = archive.read("djreconnect_server/wheels/" + WHEEL)
     assert {"djreconnect/browser.py", "djreconnect_server/app.py", "djreconnect_server/boot.js"} <= names
-    pinned = assets.pinned_versions(CHECKOUT)
+    pinned = npm.pinned_versions(CHECKOUT)
     assert {p["npm"]: p["version"] for p in manifest["packages"].values()} == pinned
     core = CHECKOUT / "node_modules" / "@pyscript" / "core" / "dist" / "core.js"
-    assert manifest["packages"]["pyscript"]["integrity"]["core.js"] == assets.integrity(core.read_bytes())
+    assert manifest["packages"]["pyscript"]["integrity"]["core.js"] == npm.integrity(core.read_bytes())
     with zipfile.ZipFile(__import__("io").BytesIO(bundled)) as browser_wheel:
         packed = {name for name in browser_wheel.namelist() if name.startswith("djreconnect/")}
     assert packed == {"djreconnect/" + path.name for path in (CHECKOUT / "browser" / "djreconnect").glob("*.py")}
@@ -159,12 +159,12 @@ def test_installed_without_npm_the_pages_load_pinned_assets_from_the_cdn(venv, t
         tree = LexborHTMLParser(app.html)
     finally:
         app.stop()
-    pinned = assets.pinned_versions(CHECKOUT)
+    pinned = npm.pinned_versions(CHECKOUT)
     cdn = "https://cdn.jsdelivr.net/npm/"
     core = tree.css_first('script[type="module"]').attributes
     assert core["src"] == cdn + "@pyscript/core@%s/dist/core.js" % pinned["@pyscript/core"]
     dist_core = CHECKOUT / "node_modules" / "@pyscript" / "core" / "dist" / "core.js"
-    assert core["integrity"] == assets.integrity(dist_core.read_bytes())
+    assert core["integrity"] == npm.integrity(dist_core.read_bytes())
     config = json.loads(tree.css_first('script[type="py"]').attributes["config"])
     assert config["interpreter"] == cdn + "pyodide@%s/pyodide.mjs" % pinned["pyodide"]
     assert config["files"] == {"/djreconnect/wheels/" + WHEEL: "./*"}

@@ -10,8 +10,8 @@ import urllib.request
 import djreconnect
 import pytest
 from djreconnect import constants
-from djreconnect_server.assets import pinned_versions
 from djreconnect_server.demo import PYODIDE_SCRIPT, point_static_page
+from djreconnect_server.npm import pinned_versions
 from support import CHECKOUT, DemoServer, free_port, new_page, server_state, wait_connected, wait_server_state
 
 pytestmark = pytest.mark.browser

@@ -7,8 +7,8 @@ import djreconnect
 import pytest
 from djreconnect import constants
 from djreconnect_server import DJReconnect, LiveView, Settings, event_handler
-from djreconnect_server.assets import pinned_versions
 from djreconnect_server.demo import create_app
+from djreconnect_server.npm import pinned_versions
 from djreconnect_server.settings import wheel_name
 from djreconnect_server.signing import MountSigner
 from fastapi.testclient import TestClient

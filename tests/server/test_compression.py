@@ -7,8 +7,8 @@ from pathlib import Path
 import anyio
 import pytest
 from djreconnect_server import DJReconnect, Settings
-from djreconnect_server.assets import pinned_versions
 from djreconnect_server.compression import GzipCache
+from djreconnect_server.npm import pinned_versions
 from fastapi.testclient import TestClient
 
 CHECKOUT = Path(__file__).resolve().parents[2]

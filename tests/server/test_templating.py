@@ -7,7 +7,7 @@ import jinja2
 import pytest
 from djreconnect import constants
 from djreconnect.backoff import Backoff
-from djreconnect_server import assets
+from djreconnect_server import npm
 from djreconnect_server.settings import Settings
 from djreconnect_server.templating import Templates, include_html
 from djreconnect_server.views import LiveView
@@ -41,9 +41,9 @@ def node_modules(tmp_path):
     }
     files["pyodide"].update({"python_stdlib.zip": "z", "pyodide-lock.json": "{}"})
     files["@pyscript/core"].update({"dist/util-X2.js": "", "dist/error-X3.js": "", "dist/codemirror-X4.js": ""})
-    for npm, contents in files.items():
-        folder = root / "node_modules" / npm
-        for name, text in dict(contents, **{"package.json": json.dumps({"version": VERSIONS[npm]})}).items():
+    for package, contents in files.items():
+        folder = root / "node_modules" / package
+        for name, text in dict(contents, **{"package.json": json.dumps({"version": VERSIONS[package]})}).items():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text)
     return root / "node_modules"
@@ -53,9 +53,9 @@ def node_modules(tmp_path):
 def cdn_manifest(node_modules, tmp_path, monkeypatch):
     """The manifest a distribution ships, built from the stand-ins."""
     path = tmp_path / "_assets.json"
-    path.write_text(json.dumps(assets.build_manifest(node_modules.parent)))
-    monkeypatch.setattr(assets, "MANIFEST_FILE", path)
-    monkeypatch.setattr(assets, "_manifest", None)
+    path.write_text(json.dumps(npm.build_manifest(node_modules.parent)))
+    monkeypatch.setattr(npm, "MANIFEST_FILE", path)
+    monkeypatch.setattr(npm, "_manifest", None)
     return json.loads(path.read_text())
 
 
@@ -210,7 +210,7 @@ def test_the_cdn_serves_the_pinned_versions_with_integrity(cdn_manifest, tmp_pat
         cdn + "@pyscript/core@0.7.1/dist/core.js",
         hashes["pyscript"]["core.js"],
     )
-    assert hashes["pyscript"]["core.js"] == assets.integrity(CORE_JS.encode())
+    assert hashes["pyscript"]["core.js"] == npm.integrity(CORE_JS.encode())
     # Every module PyScript and Pyodide import is checked, dynamic imports included.
     importmap = json.loads(tree.css_first('script[type="importmap"]').text())["integrity"]
     assert importmap[cdn + "pyodide@300.0.1/pyodide.mjs"] == hashes["pyodide"]["pyodide.mjs"]
@@ -325,11 +325,11 @@ def test_render_needs_a_template_name(templates):
 
 
 def test_cdn_assets_without_a_manifest_say_what_to_run(tmp_path, monkeypatch, wheels_dir):
-    monkeypatch.setattr(assets, "MANIFEST_FILE", tmp_path / "missing.json")
-    monkeypatch.setattr(assets, "_manifest", None)
+    monkeypatch.setattr(npm, "MANIFEST_FILE", tmp_path / "missing.json")
+    monkeypatch.setattr(npm, "_manifest", None)
     # A checkout without package.json or npm's packages: nothing to read or hash.
-    build = assets.build_manifest
-    monkeypatch.setattr(assets, "build_manifest", lambda: build(tmp_path))
+    build = npm.build_manifest
+    monkeypatch.setattr(npm, "build_manifest", lambda: build(tmp_path))
     settings = Settings(KEY, assets="cdn", wheels_dir=wheels_dir)
     with pytest.raises(RuntimeError) as refused:
         settings.check_assets()
