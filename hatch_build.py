@@ -16,7 +16,7 @@ MANIFEST = PACKAGE + "/_assets.json"
 
 def _npm_module(root):
     """djreconnect_server.npm, loaded by path (it uses the standard library only)."""
-    spec = importlib.util.spec_from_file_location("_djreconnect_npm", Path(root) / PACKAGE / "assets.py")
+    spec = importlib.util.spec_from_file_location("_djreconnect_npm", Path(root) / PACKAGE / "npm.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
