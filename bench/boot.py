@@ -187,9 +187,9 @@ def measure(playwright, servers, kind, warm_runs, pages):
         for run in range(1 + warm_runs):
             probe.reset()
             if run == 0:
-                page.goto(servers[server].url + path, wait_until="commit")
+                page.goto(servers[server].url + path, wait_until="commit", timeout=S.BOOT_TIMEOUT_MS)
             else:
-                page.reload(wait_until="commit")
+                page.reload(wait_until="commit", timeout=S.BOOT_TIMEOUT_MS)
             page.wait_for_function("() => window.benchReadyAt !== undefined", timeout=S.BOOT_TIMEOUT_MS, polling=20)
             ready = page.evaluate("window.benchReadyAt")
             marks = page.evaluate("window.benchMarks")
