@@ -68,17 +68,24 @@ class Gzipped:
         self.cache = cache
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.files(scope, receive, send)
+            return
         headers = Headers(scope=scope)
         if (
-            scope["type"] != "http"
-            or scope["method"] != "GET"
+            scope["method"] != "GET"
             or "gzip" not in headers.get("accept-encoding", "")
             or "range" in headers
             or not scope["path"].endswith(COMPRESSIBLE)
         ):
             await self.files(scope, receive, send)
             return
-        full_path, stat = await anyio.to_thread.run_sync(self.files.lookup_path, self.files.get_path(scope))
+        path = self.files.get_path(scope)
+        allowed = getattr(self.files, "allowed", None)  # an allow-list of the files app, if it has one
+        if allowed is not None and not allowed(path):
+            await self.files(scope, receive, send)  # which refuses it
+            return
+        full_path, stat = await anyio.to_thread.run_sync(self.files.lookup_path, path)
         if stat is None or not 0 < stat.st_size <= GZIP_MAX_FILE_BYTES:
             await self.files(scope, receive, send)
             return

@@ -115,3 +115,28 @@ def test_compression_can_be_turned_off(tmp_path):
     with TestClient(DJReconnect(settings, [tmp_path]).app) as http:
         response = http.get(PYODIDE + "pyodide.mjs", headers={"accept-encoding": "gzip"})
     assert response.status_code == 200 and "content-encoding" not in response.headers
+
+
+def test_an_allow_list_of_the_files_app_is_kept(tmp_path):
+    from djreconnect_server.compression import Gzipped
+    from starlette.exceptions import HTTPException
+    from starlette.staticfiles import StaticFiles
+
+    class Listed(StaticFiles):
+        def allowed(self, name):
+            return name == "kept.js"
+
+        async def get_response(self, path, scope):
+            if not self.allowed(path):
+                raise HTTPException(status_code=404)
+            return await super().get_response(path, scope)
+
+    (tmp_path / "kept.js").write_text("let kept = 1;" * 100)
+    (tmp_path / "other.js").write_text("let other = 1;" * 100)
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    app = Starlette(routes=[Mount("/", app=Gzipped(Listed(directory=tmp_path), GzipCache()))])
+    with TestClient(app) as http:
+        assert http.get("/kept.js", headers={"accept-encoding": "gzip"}).headers["content-encoding"] == "gzip"
+        assert http.get("/other.js", headers={"accept-encoding": "gzip"}).status_code == 404
