@@ -1,83 +1,140 @@
-"""Boot: navigation -> connected, for the demo page, against bare Pyodide.
+"""Boot: navigation -> view live, per interpreter, against the bare interpreter as the floor.
 
-Measures, in a real Chromium against a real ``djreconnect demo`` process, the time
-from navigation start to ``<body class="dj-connected">`` (window.djreconnect.state ===
-'connected'), read in the page as performance.now() by a MutationObserver installed
-before any page script runs. The baseline, measured in the same run and interleaved
-with it, is a minimal page that only does ``await loadPyodide()`` from the same
-served /djreconnect/pyodide/pyodide.mjs: the page is served at a URL of the same
-backend origin through the DevTools Fetch domain (Playwright's own routing would
-turn the HTTP cache off), timed the same way (navigation start -> loadPyodide()
-resolved).
+In a real Chromium against real ``djreconnect demo`` processes (local assets: versioned
+URLs, ``Cache-Control: immutable``), each page is timed from navigation start to
+``window.djreconnect.mounted`` (the view is live; read in the page as performance.now()
+by an observer installed before any page script runs). The floors, measured in the same
+run and interleaved with the rest, are minimal pages that only load the bare interpreter
+from the same served files: ``await loadPyodide()`` and ``await loadMicroPython()``
+(served at a URL of the same backend origin through the DevTools Fetch domain, which
+keeps the HTTP cache on).
 
-Cold: a new browser context (empty cache) for every run. Warm: a reload in the
-same context. N runs each; medians, and the ratio runtime / bare. Bytes are network
-bytes (DevTools Network.loadingFinished encodedDataLength, headers included).
-Aim: the runtime adds <= 15% to bare Pyodide. The same page on the runtime's other
-interpreter (``--interpreter micropython``) is measured alongside, against the same
-bare-Pyodide baseline, for comparison.
+Per page: cold (a new browser profile: an empty disk cache) and warm (a reload in the
+same profile); network bytes (DevTools Network.loadingFinished encodedDataLength) and
+requests; the longest main-thread task before the view is live (Long Tasks API); and
+where the time goes: PyScript's ``py:ready`` (interpreter up, wheel unpacked, before the
+entry point runs), ``py:done`` (the entry point ran: imports and ``main()``), then the
+connection and mount. A lever is measured against the same page without it: the include's
+preloads (``--no-preload``) and gzip (``--no-compress``), on localhost and on an emulated
+network with latency. (The bare floors load the interpreter gzipped too.)
 """
 
 import base64
+import os
+import shutil
 import sys
+import tempfile
 import time
 
 import _support as S
+from djreconnect_server import npm
 from playwright.sync_api import sync_playwright
 
-RUNS = 5
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 WARM_RELOADS = 2  # per context: N warm samples = RUNS * WARM_RELOADS
-AIM = 1.15
-KINDS = ("runtime", "bare", "micropython")
+
+# name -> (server, path); servers by name: (demo flags)
+SERVERS = {
+    "pyodide": ("--interpreter", "pyodide"),
+    "micropython": ("--interpreter", "micropython"),
+    "pyodide-nopreload": ("--interpreter", "pyodide", "--no-preload"),
+    "micropython-nopreload": ("--interpreter", "micropython", "--no-preload"),
+    "pyodide-nocompress": ("--interpreter", "pyodide", "--no-compress"),
+    "micropython-nocompress": ("--interpreter", "micropython", "--no-compress"),
+}
+# A network with latency (localhost has none, which hides what chained downloads cost):
+# 40 ms round trips, 10 Mbit/s down, 5 up (DevTools network emulation).
+NETWORK = {"offline": False, "latency": 40, "downloadThroughput": 10e6 / 8, "uploadThroughput": 5e6 / 8}
+# page -> (server, path, emulated network or None)
+KINDS = {
+    "bare Pyodide (floor)": ("pyodide", "/__bench/bare-pyodide.html", None),
+    "runtime on Pyodide": ("pyodide", "/", None),
+    "  without preloads": ("pyodide-nopreload", "/", None),
+    "  without gzip": ("pyodide-nocompress", "/", None),
+    "bare MicroPython (floor)": ("micropython", "/__bench/bare-micropython.html", None),
+    "runtime on MicroPython": ("micropython", "/", None),
+    "  without preloads ": ("micropython-nopreload", "/", None),
+    "bare MicroPython, 40 ms RTT (floor)": ("micropython", "/__bench/bare-micropython.html", NETWORK),
+    "runtime on MicroPython, 40 ms RTT": ("micropython", "/", NETWORK),
+    "  without preloads, 40 ms RTT": ("micropython-nopreload", "/", NETWORK),
+    "  without gzip, 40 ms RTT": ("micropython-nocompress", "/", NETWORK),
+}
+FLOOR = {
+    "runtime on Pyodide": "bare Pyodide (floor)",
+    "  without preloads": "bare Pyodide (floor)",
+    "  without gzip": "bare Pyodide (floor)",
+    "runtime on MicroPython": "bare MicroPython (floor)",
+    "  without preloads ": "bare MicroPython (floor)",
+    "runtime on MicroPython, 40 ms RTT": "bare MicroPython, 40 ms RTT (floor)",
+    "  without preloads, 40 ms RTT": "bare MicroPython, 40 ms RTT (floor)",
+    "  without gzip, 40 ms RTT": "bare MicroPython, 40 ms RTT (floor)",
+}
 
 BARE_HTML = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>bare pyodide</title><link rel="icon" href="data:,"></head>
+<html><head><meta charset="utf-8"><title>bare %(name)s</title><link rel="icon" href="data:,"></head>
 <body>
 <script type="module">
-import { loadPyodide } from "/djreconnect/pyodide/pyodide.mjs";
-await loadPyodide();
+import { %(loader)s } from "%(url)s";
+await %(loader)s();
 window.benchReadyAt = performance.now();
 </script>
 </body></html>
 """
-BARE_PATH = "/__bench/bare-pyodide.html"
 
-# Before any page script: note when <body> turns dj-connected, and PyScript's
-# py:ready (interpreter up) and py:done (the runtime's entry point has run).
+
+def bare_pages():
+    base = "/djreconnect/npm/"
+    node_modules = S.CHECKOUT / "node_modules"
+    pages = {}
+    for key, loader in (("pyodide", "loadPyodide"), ("micropython", "loadMicroPython")):
+        url = base + npm.cdn_path(key, npm.installed_version(key, node_modules))
+        url += "/" + npm.PACKAGES[key]["entry"]
+        pages["/__bench/bare-%s.html" % key] = BARE_HTML % {"name": key, "loader": loader, "url": url}
+    return pages
+
+
+# Before any page script: when the view is live, PyScript's py:ready and py:done, and
+# every long task (Long Tasks API).
 INIT_SCRIPT = """
 (() => {
   window.benchMarks = {};
+  window.benchLongTasks = [];
   const mark = (name) => { if (window.benchMarks[name] === undefined) window.benchMarks[name] = performance.now(); };
-  new MutationObserver(() => {
-    if (document.body && document.body.classList.contains('dj-connected')) {
+  const live = () => {
+    if (window.djreconnect && window.djreconnect.mounted && window.benchReadyAt === undefined) {
       mark('connected');
       window.benchReadyAt = window.benchMarks.connected;
     }
-  }).observe(document, {attributes: true, subtree: true, attributeFilter: ['class']});
+  };
+  new MutationObserver(live).observe(document, {attributes: true, subtree: true, attributeFilter: ['class']});
+  document.addEventListener('djreconnect:mounted', live, true);
   for (const type of ['py', 'mpy']) {
     document.addEventListener(type + ':ready', () => mark('py_ready'), true);
     document.addEventListener(type + ':done', () => mark('py_done'), true);
   }
+  try {
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) window.benchLongTasks.push([entry.startTime, entry.duration]);
+    }).observe({type: 'longtask', buffered: true});
+  } catch (error) {}
 })();
 """
 
 
 class Probe:
-    """One page's CDP session: network bytes, and (for the bare page) the served HTML."""
+    """One page's CDP session: network bytes, and the bare pages served at the backend's origin."""
 
-    def __init__(self, context, page, serve_bare):
+    def __init__(self, context, page, pages):
         self.cdp = context.new_cdp_session(page)
+        self.pages = pages
         self.bytes = 0
         self.requests = 0
         self.from_cache = 0
         self.cdp.send("Network.enable")
         self.cdp.on("Network.loadingFinished", self._finished)
         self.cdp.on("Network.requestServedFromCache", self._cached)
-        if serve_bare:
-            self.cdp.send(
-                "Fetch.enable", {"patterns": [{"urlPattern": "*" + BARE_PATH + "*", "requestStage": "Request"}]}
-            )
-            self.cdp.on("Fetch.requestPaused", self._serve_bare)
+        self.cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*/__bench/*", "requestStage": "Request"}]})
+        self.cdp.on("Fetch.requestPaused", self._serve)
 
     def _finished(self, event):
         self.bytes += event.get("encodedDataLength", 0)
@@ -86,14 +143,15 @@ class Probe:
     def _cached(self, event):
         self.from_cache += 1
 
-    def _serve_bare(self, event):
+    def _serve(self, event):
+        path = "/" + event["request"]["url"].split("/", 3)[3]
         self.cdp.send(
             "Fetch.fulfillRequest",
             {
                 "requestId": event["requestId"],
                 "responseCode": 200,
                 "responseHeaders": [{"name": "Content-Type", "value": "text/html; charset=utf-8"}],
-                "body": base64.b64encode(BARE_HTML.encode()).decode(),
+                "body": base64.b64encode(self.pages[path].encode()).decode(),
             },
         )
 
@@ -101,9 +159,15 @@ class Probe:
         self.bytes = self.requests = self.from_cache = 0
 
 
-def measure(browser, servers, kind, warm_runs):
-    """A cold load in a new context, then ``warm_runs`` reloads in it."""
-    context = browser.new_context()
+def measure(playwright, servers, kind, warm_runs, pages):
+    """A cold load in a new browser profile (an empty disk cache, as a first visit has),
+    then ``warm_runs`` reloads in it. (A Playwright context without a profile keeps its
+    cache in memory, which never holds a file as big as Pyodide's 9.6 MB wasm.)"""
+    server, path, network = KINDS[kind]
+    profile = tempfile.mkdtemp(prefix="djreconnect-bench-profile-")
+    context = playwright.chromium.launch_persistent_context(
+        profile, **S.launch_options(playwright, ["--no-proxy-server"])
+    )
     off_host = []
     try:
         page = context.new_page()
@@ -116,19 +180,22 @@ def measure(browser, servers, kind, warm_runs):
             ),
         )
         page.add_init_script(INIT_SCRIPT)
-        probe = Probe(context, page, kind == "bare")
-        url = servers[kind].url + (BARE_PATH if kind == "bare" else "/")
+        probe = Probe(context, page, pages)
+        if network:
+            probe.cdp.send("Network.emulateNetworkConditions", network)
         samples = []
         for run in range(1 + warm_runs):
             probe.reset()
             if run == 0:
-                page.goto(url)
+                page.goto(servers[server].url + path, wait_until="commit", timeout=S.BOOT_TIMEOUT_MS)
             else:
-                page.reload()
+                page.reload(wait_until="commit", timeout=S.BOOT_TIMEOUT_MS)
             page.wait_for_function("() => window.benchReadyAt !== undefined", timeout=S.BOOT_TIMEOUT_MS, polling=20)
-            marks = page.evaluate("window.benchMarks")
             ready = page.evaluate("window.benchReadyAt")
+            marks = page.evaluate("window.benchMarks")
+            tasks = page.evaluate("window.benchLongTasks")
             page.wait_for_timeout(150)  # late responses (none expected) still counted
+            longest = max([duration for start, duration in tasks if start < ready] or [0])
             samples.append(
                 {
                     "ms": ready,
@@ -136,7 +203,7 @@ def measure(browser, servers, kind, warm_runs):
                     "requests": probe.requests,
                     "cached": probe.from_cache,
                     "marks": marks,
-                    "warm": run > 0,
+                    "longest_task": longest,
                 }
             )
         if off_host:
@@ -144,118 +211,103 @@ def measure(browser, servers, kind, warm_runs):
         return samples
     finally:
         context.close()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def main():
     started = time.monotonic()
     env = S.wheel_env()
+    pages = bare_pages()
     servers = {}
     results = {kind: {"cold": [], "warm": []} for kind in KINDS}
     try:
-        servers["runtime"] = servers["bare"] = S.demo_server(env=env).start()
-        servers["micropython"] = S.demo_server("--interpreter", "micropython", env=env).start()
+        for name, flags in SERVERS.items():
+            servers[name] = S.demo_server("--assets", "local", *flags, env=env).start()
         with sync_playwright() as playwright:
-            browser = S.launch_chromium(playwright)
-            try:
-                # One throwaway load of each, so the OS file cache and the servers are warm.
+            for kind in KINDS:  # one untimed load of each: OS file cache and servers warm
+                measure(playwright, servers, kind, 0, pages)
+            for _ in range(RUNS):  # interleaved: every page shares what the machine is doing
                 for kind in KINDS:
-                    measure(browser, servers, kind, 0)
-                # Interleaved: runtime and bare share whatever the machine is doing.
-                # Each context gives one cold load and WARM_RELOADS warm reloads.
-                for _ in range(RUNS):
-                    for kind in KINDS:
-                        cold, *warm = measure(browser, servers, kind, WARM_RELOADS)
-                        results[kind]["cold"].append(cold)
-                        results[kind]["warm"].extend(warm)
-            finally:
-                browser.close()
+                    cold, *warm = measure(playwright, servers, kind, WARM_RELOADS, pages)
+                    results[kind]["cold"].append(cold)
+                    results[kind]["warm"].extend(warm)
     finally:
-        for server in set(servers.values()):
+        for server in servers.values():
             server.stop()
 
     rows = []
-    bare = {phase: [s["ms"] for s in results["bare"][phase]] for phase in ("cold", "warm")}
-    bare_bytes = {phase: S.median([s["bytes"] for s in results["bare"][phase]]) for phase in ("cold", "warm")}
-    for kind, label in (
-        ("bare", "bare loadPyodide() (baseline)"),
-        ("runtime", "**runtime on Pyodide** (the aim)"),
-        ("micropython", "runtime on MicroPython (for comparison)"),
-    ):
+    for kind in KINDS:
         for phase in ("cold", "warm"):
-            times = [s["ms"] for s in results[kind][phase]]
-            ratio = S.median(times) / S.median(bare[phase])
-            # Each sample against the bare sample measured right next to it (same round):
-            # robust to the machine's load drifting during the run.
-            paired = S.median([t / b for t, b in zip(times, bare[phase])])
-            size = S.median([s["bytes"] for s in results[kind][phase]])
+            samples = results[kind][phase]
+            times = [s["ms"] for s in samples]
+            floor = FLOOR.get(kind)
+            if floor:
+                paired = S.median([t / b["ms"] for t, b in zip(times, results[floor][phase])])
+                ratio = "%.2f" % paired
+            else:
+                ratio = "1.00"
             rows.append(
                 [
-                    label,
+                    kind.strip() if not kind.startswith(" ") else "↳ " + kind.strip(),
                     phase,
                     "%s ms" % S.fmt(S.median(times), 0),
                     "%s-%s" % (S.fmt(min(times), 0), S.fmt(max(times), 0)),
-                    "**%.2f** (%+.0f%%)" % (paired, (paired - 1) * 100) if kind != "bare" else "1.00",
-                    "%.2f" % ratio if kind != "bare" else "1.00",
-                    "%s MB" % S.fmt(size / 1e6, 2),
-                    "%d" % S.median([s["requests"] for s in results[kind][phase]]),
-                    "%.3f" % (size / bare_bytes[phase]) if bare_bytes[phase] else "n/a",
-                    S.verdict(paired <= AIM) if kind == "runtime" else "-",
+                    ratio,
+                    "%s MB" % S.fmt(S.median([s["bytes"] for s in samples]) / 1e6, 2),
+                    "%d (%d cached)"
+                    % (S.median([s["requests"] for s in samples]), S.median([s["cached"] for s in samples])),
+                    "%s ms" % S.fmt(S.median([s["longest_task"] for s in samples]), 0),
                 ]
             )
     body = S.table(
         [
             "page",
             "load",
-            "nav -> ready (median)",
+            "nav -> live (median)",
             "range",
-            "ratio to bare (median of paired runs)",
-            "ratio of medians",
+            "ratio to its bare interpreter (paired)",
             "bytes",
             "requests",
-            "bytes ratio",
-            "aim <= 1.15",
+            "longest main-thread task",
         ],
         rows,
     )
-    # Where the runtime's time goes (medians): PyScript's py:ready (interpreter up and the
-    # wheel unpacked), py:done (the runtime's main() ran), then the socket and the mount.
     phases = []
-    for kind in ("runtime", "micropython"):
+    for kind in ("runtime on Pyodide", "runtime on MicroPython"):
         for phase in ("cold", "warm"):
             marks = [s["marks"] for s in results[kind][phase]]
             ready = S.median([m.get("py_ready", float("nan")) for m in marks])
-            done = S.median([m.get("py_done", float("nan")) for m in marks])
-            connected = S.median([m.get("connected", float("nan")) for m in marks])
+            done = S.median([m.get("py_done", float("nan")) - m.get("py_ready", float("nan")) for m in marks])
+            live = S.median([m.get("connected", float("nan")) - m.get("py_done", float("nan")) for m in marks])
+            own = S.median([m.get("connected", float("nan")) - m.get("py_ready", float("nan")) for m in marks])
             phases.append(
                 [
-                    "Pyodide" if kind == "runtime" else "MicroPython",
+                    kind.split()[-1],
                     phase,
                     "%s ms" % S.fmt(ready, 0),
-                    "%s ms" % S.fmt(done - ready, 0),
-                    "%s ms" % S.fmt(connected - done, 0),
+                    "%s ms" % S.fmt(done, 0),
+                    "%s ms" % S.fmt(live, 0),
+                    "**%s ms**" % S.fmt(own, 0),
                 ]
             )
     body += "\n\nWhere the runtime's time goes (medians; PyScript's events):\n\n" + S.table(
         [
             "interpreter",
             "load",
-            "nav -> ready (PyScript + interpreter + wheel)",
-            "ready -> done (runtime main())",
-            "done -> connected (socket + mount)",
+            "nav -> py:ready (PyScript, interpreter, wheel)",
+            "ready -> done (imports, main())",
+            "done -> live (connect, mount)",
+            "the runtime's own start (ready -> live)",
         ],
         phases,
     )
-    warm_cached = S.median([s["cached"] for s in results["runtime"]["warm"]])
     body += (
-        "\n\nN=%d runs of each: cold, a new context each; warm, %d reloads in each of those contexts (N=%d). "
-        "Runtime and bare runs are interleaved and paired, after one untimed load of each; "
-        "`djreconnect demo --transport ws` (and `--interpreter micropython`); %s. "
-        "Warm reloads served %d requests from the HTTP cache; Pyodide's 9.6 MB pyodide.asm.wasm is fetched "
-        "again on every warm reload, by both Pyodide pages (Chromium's in-memory cache of a Playwright context does "
-        "not keep it; the asset routes send no Cache-Control, only ETag/Last-Modified). Total %.0f s."
-        % (RUNS, WARM_RELOADS, RUNS * WARM_RELOADS, S.machine(), warm_cached, time.monotonic() - started)
+        "\n\nN=%d runs of each: cold, a new browser profile each; warm, %d reloads in each (N=%d), "
+        "interleaved, after one untimed load of each; `djreconnect demo --assets local` (and `--interpreter "
+        "micropython`, `--no-preload`); %s. Total %.0f s."
+        % (RUNS, WARM_RELOADS, RUNS * WARM_RELOADS, S.machine(), time.monotonic() - started)
     )
-    S.report("boot", "Boot: navigation -> connected vs bare loadPyodide()", body)
+    S.report("boot", "Boot: navigation -> view live, against the bare interpreter", body)
     return 0
 
 

@@ -11,7 +11,7 @@ reply's patch is applied). Keystrokes are sequential,
 10 ms apart; 20 untimed ones warm up first.
 
 Baseline, interleaved in the same page: fetch() of a small static file
-(/djreconnect/pyscript/core.css, cache: 'no-store'): the network + server floor of
+(/djreconnect/boot.js, cache: 'no-store'): the network + server floor of
 one HTTP request to the same backend. Aim: p50 <= 15 ms on localhost.
 """
 
@@ -51,7 +51,7 @@ async ({count, warmup, gapMs}) => {
     area.dispatchEvent(new Event('input', {bubbles: true}));
     const t1 = await done;
     const f0 = performance.now();
-    const response = await fetch('/djreconnect/pyscript/core.css', {cache: 'no-store'});
+    const response = await fetch('/djreconnect/boot.js', {cache: 'no-store'});
     await response.text();
     const f1 = performance.now();
     if (i >= warmup) {

@@ -20,6 +20,8 @@ class DemoServer:
     """``djreconnect demo`` as a real process on a fixed port: it can be killed,
     stopped, and started again on the same port."""
 
+    program = ["-m", "djreconnect_server.cli", "demo"]  # what runs, after the Python executable
+
     def __init__(self, *flags, port=None, preexec_fn=None):
         self.port = port or free_port()
         self.flags = list(flags)
@@ -29,7 +31,7 @@ class DemoServer:
 
     def command(self):
         """The command line that serves the app on ``self.port`` (a subclass serves another app)."""
-        return [sys.executable, "-m", "djreconnect_server.cli", "demo", "--port", str(self.port), *self.flags]
+        return [sys.executable, *self.program, "--port", str(self.port), *self.flags]
 
     def start(self):
         command = self.command()

@@ -5,7 +5,7 @@ effects into DOM and transport calls. The only module (with its helpers
 
 import json
 
-from djreconnect import __version__, constants, effects
+from djreconnect import __version__, boot, constants, effects
 from djreconnect.banner import BannerTexts
 from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT, MOUNT_FIRST, Client
 from djreconnect.connection import FAILED, RECONNECTING, TIMERS, Settings
@@ -102,6 +102,8 @@ class Runtime:
         self._find_views()
         for name, _, kind in DELEGATED:
             self._listen(self.document, name, self._delegate(kind))
+        # Our listeners are on: the boot loader's go, and what it kept is queued in order.
+        records, refused = boot.take_records(self.window)
         for name, method in PAGE_EVENTS:
             self._listen(self.window, name, self._page_input(method))
         self._listen(self.document, "visibilitychange", self._visibility)
@@ -110,7 +112,33 @@ class Runtime:
         for key in TIMERS:
             self.timer_callbacks[key] = self.owner.proxy(self._timer(key))
         self._expose()
+        self._queue_boot_records(records, refused)
         self._run(self.client.start(self._now()))
+
+    def _queue_boot_records(self, records, refused):
+        """Push the clicks and submits made while the runtime booted, as if made now:
+        the client keeps them until the first mount and sends them after its recovery."""
+        for kind, element, data in records:
+            view = element.closest("[" + constants.ATTR_VIEW + "]")
+            if is_null(view) or getattr(view, "djViewId", None) not in self.view_elements:
+                continue
+            if kind == constants.BOOT_SUBMIT:
+                params = boot.form_data_params(data) if data is not None else {}
+                params.update(value_params(element))
+                disable = element.querySelectorAll("[" + constants.ATTR_DISABLE_WITH + "]")
+                disable = [disable.item(i) for i in range(disable.length)]
+                self._push(view.djViewId, KIND_SUBMIT, element.getAttribute(constants.ATTR_SUBMIT), params, disable)
+            else:
+                disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
+                params = value_params(element)
+                self._push(view.djViewId, KIND_CLICK, element.getAttribute(constants.ATTR_CLICK), params, disable)
+        if refused:
+            message = "%d click(s) or submit(s) made while the page started were not kept" % refused
+            message += " (at most %d, with %d characters of form text)" % (
+                constants.BOOT_RECORD_LIMIT,
+                constants.BOOT_RECORD_CHARS,
+            )
+            self._report(None, "queue_full", message)
 
     def stop(self):
         """Disconnect and release every listener and proxy (page teardown)."""
@@ -383,7 +411,12 @@ class Runtime:
 
 
 def main():
-    """Start the runtime for this page (the include's entry point)."""
-    runtime = Runtime(js.window, read_config(js.document))
-    runtime.start()
+    """Start the runtime for this page (the include's entry point). If it cannot start,
+    the page says so (``dj-boot-failed``, a ``dj-boot-error`` element) and the error is raised."""
+    try:
+        runtime = Runtime(js.window, read_config(js.document))
+        runtime.start()
+    except Exception as error:
+        boot.show_failure(js.window, "the runtime raised while starting: %s: %s" % (type(error).__name__, error))
+        raise
     return runtime

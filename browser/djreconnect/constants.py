@@ -127,3 +127,32 @@ CONFIG_BANNER_FAILED = "banner_failed"
 CONFIG_BANNER_RETRY = "banner_retry"
 # Longest banner text accepted, in characters.
 MAX_BANNER_TEXT = 500
+
+# --- boot (the include's loader and the runtime's start) ---------------------
+CLASS_BOOT_FAILED = "dj-boot-failed"  # on <body> when the runtime could not start
+CLASS_BOOT_ERROR = "dj-boot-error"  # the element that says what failed
+BOOT_GLOBAL = "djreconnectBoot"  # window property the loader sets; the runtime takes its records
+BOOT_CLICK = "click"  # record kinds
+BOOT_SUBMIT = "submit"
+# Clicks and submits kept while the runtime boots: at most this many, with at most
+# this much form text (names and values, in characters); past either, one is refused.
+BOOT_RECORD_LIMIT = DEFAULT_OFFLINE_QUEUE_LIMIT
+BOOT_RECORD_CHARS = 1 << 20
+# No start within this long is a failure (shown until the runtime does start).
+DEFAULT_BOOT_TIMEOUT_MS = 60000
+BOOT_ERROR_MESSAGE = "This page could not start: "
+BOOT_ERROR_CSS = (
+    ".%s { position: fixed; top: 0; left: 0; right: 0; z-index: 2147483647; padding: 0.5em 1em;"
+    " font: 14px/1.4 system-ui, sans-serif; background: #b91c1c; color: #fff; }" % CLASS_BOOT_ERROR
+)
+
+# --- assets (served under the prefix) ------------------------------------------
+PATH_NPM = "/npm"  # npm's packages, laid out as on an npm CDN: /npm/NAME@VERSION/FILE
+PATH_WHEELS = "/wheels"  # the browser wheel: /wheels/djreconnect-VERSION-py3-none-any.whl
+PATH_BOOT_JS = "/boot.js"  # the boot loader, for static pages
+PATH_PYSCRIPT_CONFIG = "/pyscript.json"
+DEFAULT_CDN_URL = "https://cdn.jsdelivr.net/npm"
+ASSETS_AUTO = "auto"  # local when npm's packages are installed where the backend looks, else the CDN
+ASSETS_LOCAL = "local"
+ASSETS_CDN = "cdn"
+ASSET_MODES = (ASSETS_AUTO, ASSETS_LOCAL, ASSETS_CDN)

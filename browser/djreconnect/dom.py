@@ -114,7 +114,6 @@ class PageDom:
                 marker.insertAdjacentHTML("beforebegin", html)
                 marker.remove()
 
-
     def replace_children(self, node, html):
         # The setter parses ``html`` in ``node``'s own context (an SVG parent included).
         node.innerHTML = html

@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.websockets import WebSocketDisconnect
 
-from djreconnect_server import assets
+from djreconnect_server import assets, npm
+from djreconnect_server.compression import GzipCache
 from djreconnect_server.headers import SecurityHeadersMiddleware
 from djreconnect_server.hosts import TrustedHostMiddleware, parse_host
 from djreconnect_server.live import LiveConnection
@@ -22,7 +23,7 @@ from djreconnect_server.sessions import SessionRegistry
 from djreconnect_server.signing import MountSigner
 from djreconnect_server.sse import HEADER_CHANNEL, HEADER_CSRF, SSEHub, refused_stream
 from djreconnect_server.stores import StoreLimits, open_store
-from djreconnect_server.templating import Templates, pyscript_config
+from djreconnect_server.templating import Templates, boot_script, pyscript_config
 from djreconnect_server.views import LiveView
 
 log = logging.getLogger("djreconnect")
@@ -42,6 +43,7 @@ class DJReconnect:
     def __init__(self, settings, template_dirs, app=None):
         settings.check_assets()
         self.settings = settings
+        self._boot_js = boot_script(settings)
         self.templates = Templates(settings, template_dirs)
         self.signer = MountSigner(settings.secret_key)
         self.views = {}
@@ -76,21 +78,35 @@ class DJReconnect:
                 allow_methods=["GET", "POST"],
                 allow_headers=["Content-Type", HEADER_CHANNEL, HEADER_CSRF],
             )
-        if not settings.cdn_base_url:
-            # Only what the runtime loads; see assets.py for the lists and cache policy.
-            mounts = (
-                ("pyodide", settings.pyodide_dir, assets.pyodide_file, assets.unversioned),
-                ("micropython", settings.micropython_dir, assets.micropython_file, assets.unversioned),
-                ("pyscript", settings.pyscript_dir, assets.pyscript_file, assets.pyscript_chunk),
-                ("wheels", settings.wheels_dir, assets.wheel_file, assets.unversioned),
-            )
-            for name, directory, allowed, versioned in mounts:
-                files = assets.public_assets(directory, allowed, versioned)
-                self.app.mount(prefix + "/" + name, files, name="djreconnect-" + name)
+        self.app.add_api_route(prefix + constants.PATH_BOOT_JS, self.boot_js, methods=["GET"])
+        self._mount_assets()
         # Outermost last: a request for an untrusted host is refused before anything runs.
         self.app.add_middleware(SecurityHeadersMiddleware)
         self.app.add_middleware(TrustedHostMiddleware, trusted=settings.trusted_hosts)
         install_log_filter()
+
+    def _mount_assets(self):
+        """Serve what pages load from this backend: npm's packages (local assets) at
+        versioned URLs laid out as on an npm CDN, and the browser wheel. Only the files the
+        runtime loads are served (see assets.py for the lists and the cache policy)."""
+        settings = self.settings
+        self.gzip_cache = GzipCache() if settings.compress else None
+        if settings.assets == constants.ASSETS_LOCAL:
+            base = settings.prefix + constants.PATH_NPM + "/"
+            for key, package in settings.packages().items():
+                if settings.asset_overrides[key] or package["version"] is None:
+                    continue
+                directory = npm.package_path(key, settings.node_modules_dir)
+                path = base + npm.cdn_path(key, package["version"])
+                # The version is in the path: every file of it is immutable.
+                served = assets.public_assets(directory, assets.ALLOWED[key], assets.versioned, self.gzip_cache)
+                self.app.mount(path, served, name="djreconnect-" + key)
+        if not settings.asset_overrides["wheel"]:
+            # The wheel's URL is stable but a checkout rebuilds it at the same version:
+            # browsers revalidate it (ETag).
+            wheels = settings.wheel_file().parent
+            served = assets.public_assets(wheels, assets.wheel_file, assets.unversioned)
+            self.app.mount(settings.prefix + constants.PATH_WHEELS, served, name="djreconnect-wheels")
 
     # --- views ------------------------------------------------------------------
 
@@ -179,17 +195,20 @@ class DJReconnect:
     async def pyscript_json(self, request: Request):
         """PyScript's config with absolute URLs, for static pages on other origins
         (PyScript resolves the URLs in its config against the page, not the backend)."""
-        base = self.settings.cdn_base_url
-        if not base:
-            own = self.own_url(request)
-            if own is None:
-                return Response("Invalid host header", status_code=400, media_type="text/plain")
-            base = own + self.settings.prefix
+        own = self.own_url(request)
+        if own is None:
+            return Response("Invalid host header", status_code=400, media_type="text/plain")
+        base = own + self.settings.prefix
         interpreter = request.query_params.get("interpreter", self.settings.interpreter)
         if interpreter not in constants.INTERPRETERS:
             return Response("unknown interpreter %r" % interpreter, status_code=400, media_type="text/plain")
         config = pyscript_config(self.settings, base, interpreter)
         return JSONResponse(config, headers={"Access-Control-Allow-Origin": "*"})
+
+    async def boot_js(self, request: Request):
+        """The boot loader, for static pages (the include inlines it)."""
+        headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}
+        return Response(self._boot_js, media_type="text/javascript", headers=headers)
 
     # --- the live connection ------------------------------------------------------
 

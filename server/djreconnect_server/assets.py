@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 
+from djreconnect_server.compression import Gzipped
 from djreconnect_server.headers import cache_control
 
 PYODIDE_FILES = frozenset(
@@ -50,6 +51,15 @@ def unversioned(name):
     return False
 
 
+def versioned(name):
+    """Every file under a URL that carries its package's version (``/npm/NAME@VERSION/``)."""
+    return True
+
+
+# The allow-list of each npm package's files, by its key in ``npm.PACKAGES``.
+ALLOWED = {"pyodide": pyodide_file, "micropython": micropython_file, "pyscript": pyscript_file}
+
+
 class AssetFiles(StaticFiles):
     """Files of ``directory`` for which ``allowed(name)`` holds (else 404), each with the
     Cache-Control that ``versioned(name)`` calls for (see ``headers.cache_control``)."""
@@ -67,6 +77,9 @@ class AssetFiles(StaticFiles):
         return response
 
 
-def public_assets(directory, allowed, versioned=unversioned):
-    """``AssetFiles`` that any origin may load (a static page elsewhere includes them)."""
-    return CORSMiddleware(AssetFiles(directory, allowed, versioned), allow_origins=["*"], allow_methods=["GET"])
+def public_assets(directory, allowed, versioned=unversioned, gzip_cache=None):
+    """``AssetFiles`` that any origin may load (a static page elsewhere includes them);
+    compressible ones gzipped when ``gzip_cache`` is given."""
+    files = AssetFiles(directory, allowed, versioned)
+    served = files if gzip_cache is None else Gzipped(files, gzip_cache)
+    return CORSMiddleware(served, allow_origins=["*"], allow_methods=["GET"])

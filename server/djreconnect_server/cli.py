@@ -89,7 +89,6 @@ def build_parser():
         metavar="ORIGIN",
         help="another origin whose pages may connect (repeatable), e.g. http://localhost:5000",
     )
-    demo.add_argument("--cdn-base-url", default=None, help="load Pyodide, PyScript and the wheel from here")
     demo.add_argument(
         "--banner-reconnecting",
         default=constants.DEFAULT_BANNER_RECONNECTING,
@@ -134,6 +133,18 @@ def build_parser():
         default=None,
         help="connections served at once (default: from the open-file limit, raised to its hard limit)",
     )
+    demo.add_argument(
+        "--assets",
+        choices=constants.ASSET_MODES,
+        default=None,
+        help="where pages load PyScript and the interpreters from: this backend (local: npm's packages), "
+        "the CDN, or auto (local when installed; default, or DJRECONNECT_ASSETS)",
+    )
+    demo.add_argument("--cdn-url", default=constants.DEFAULT_CDN_URL, help="an npm CDN's base URL (assets=cdn)")
+    demo.add_argument(
+        "--no-preload", dest="preload", action="store_false", help="no preload links for the interpreter and wheel"
+    )
+    demo.add_argument("--no-compress", dest="compress", action="store_false", help="serve local assets without gzip")
     return parser
 
 
@@ -163,12 +174,15 @@ def run_demo(args):
             session_retention_s=args.session_retention_s,
             max_retained_sessions=args.max_retained_sessions,
             allowed_origins=args.allow_origin,
-            cdn_base_url=args.cdn_base_url,
             banner_reconnecting=args.banner_reconnecting,
             banner_failed=args.banner_failed,
             banner_retry=args.banner_retry,
             trusted_hosts=demo_trusted_hosts(args.host, args.port, args.trusted_host),
             body_timeout_s=args.body_timeout_s,
+            assets=args.assets,
+            cdn_url=args.cdn_url,
+            preload=args.preload,
+            compress=args.compress,
         )
     except (BackoffError, ValueError, RuntimeError) as error:
         print("djreconnect demo: %s" % error, file=sys.stderr)
@@ -176,8 +190,8 @@ def run_demo(args):
     fd_limit = serving.raise_open_file_limit()
     limit = args.limit_concurrency or serving.connection_limit(fd_limit)
     print(
-        "djreconnect demo on http://%s:%d/ (transport %s, %s; at most %d connections, open-file limit %d)"
-        % (args.host, args.port, args.transport, args.interpreter, limit, fd_limit),
+        "djreconnect demo on http://%s:%d/ (transport %s, %s, %s assets; at most %d connections, open-file limit %d)"
+        % (args.host, args.port, args.transport, args.interpreter, args.assets or "auto", limit, fd_limit),
         flush=True,
     )
     if args.host in ("0.0.0.0", "::"):

@@ -9,11 +9,14 @@ from djreconnect.backoff import Backoff
 from djreconnect.banner import BannerTexts
 from djreconnect.connection import Settings as ConnectionSettings
 
+from djreconnect_server import npm
 from djreconnect_server.hosts import DEFAULT_PORTS, LOCAL_HOSTS, TrustedHosts
 from djreconnect_server.stores import check_store_url
 
 # A checkout keeps npm's assets and the built wheel beside the packages.
-_CHECKOUT = Path(__file__).resolve().parents[2]
+_CHECKOUT = npm.CHECKOUT
+# The browser wheel the distribution carries (built when the distribution is).
+_BUNDLED_WHEELS = Path(__file__).resolve().parent / "wheels"
 # How long a POST may take to send its body (seconds); past it, 408.
 DEFAULT_BODY_TIMEOUT_S = 20.0
 
@@ -34,6 +37,13 @@ def default_trusted_hosts(public_url):
     return list(LOCAL_HOSTS)
 
 
+def wheel_name():
+    """The browser wheel's file name: the version of the client package this server speaks."""
+    from djreconnect import __version__
+
+    return "djreconnect-%s-py3-none-any.whl" % __version__
+
+
 class Settings:
     """Everything configurable about a djreconnect backend.
 
@@ -41,14 +51,20 @@ class Settings:
     banner's words, with placeholders ``{attempt}``, ``{max}`` and (failed) ``{reason}``
     (see ``djreconnect.banner``); a bad one is a ValueError here, not a broken page.
 
-    ``cdn_base_url``, when set, replaces the backend's own asset URLs: Pyodide is
-    loaded from ``{cdn}/pyodide/``, PyScript from ``{cdn}/pyscript/`` and the wheel
-    from ``{cdn}/wheels/`` (a mirror of the backend's layout under its prefix).
-
     ``trusted_hosts`` are the hosts the backend answers for (``Host`` header); any other
     gets 400. By default: the host of ``public_url`` when it is set, else this machine's
     own names (``localhost``, ``127.0.0.1``, ``[::1]``), so a backend reached under any
     other name must list it. ``body_timeout_s`` bounds the reading of a POSTed body.
+
+
+    Where pages load PyScript, the interpreter and the browser wheel from: ``assets``
+    is ``"cdn"`` (PyScript, Pyodide and MicroPython from ``cdn_url``, an npm CDN, at the
+    versions this release pins, with Subresource Integrity), ``"local"`` (the backend
+    serves them from ``node_modules_dir`` under ``{prefix}/npm/``), or ``"auto"`` (the
+    default: local when they are installed there, else the CDN). Each of
+    ``pyscript_url``, ``pyodide_url``, ``micropython_url`` and ``wheel_url`` replaces
+    that one URL. The wheel is served by the backend at
+    ``{prefix}/wheels/djreconnect-VERSION-py3-none-any.whl`` unless ``wheel_url`` is set.
     """
 
     def __init__(
@@ -61,7 +77,6 @@ class Settings:
         heartbeat_timeout_ms=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS,
         connect_timeout_ms=constants.DEFAULT_CONNECT_TIMEOUT_MS,
         prefix=constants.DEFAULT_PREFIX,
-        cdn_base_url=None,
         public_url="",
         allowed_origins=(),
         trusted_hosts=None,
@@ -83,11 +98,20 @@ class Settings:
         max_retained_sessions=constants.DEFAULT_MAX_RETAINED_SESSIONS,
         max_retained_bytes=constants.DEFAULT_MAX_RETAINED_BYTES,
         body_timeout_s=DEFAULT_BODY_TIMEOUT_S,
-        node_modules_dir=None,
-        wheels_dir=None,
         banner_reconnecting=constants.DEFAULT_BANNER_RECONNECTING,
         banner_failed=constants.DEFAULT_BANNER_FAILED,
         banner_retry=constants.DEFAULT_BANNER_RETRY,
+        assets=None,
+        cdn_url=constants.DEFAULT_CDN_URL,
+        pyscript_url=None,
+        pyodide_url=None,
+        micropython_url=None,
+        wheel_url=None,
+        node_modules_dir=None,
+        wheels_dir=None,
+        preload=True,
+        compress=True,
+        boot_timeout_ms=constants.DEFAULT_BOOT_TIMEOUT_MS,
     ):
         if not isinstance(secret_key, str) or len(secret_key) < 16:
             raise ValueError("secret_key must be a string of at least 16 characters")
@@ -108,8 +132,10 @@ class Settings:
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError("%s must be a whole number > 0, not %r" % (name, value))
-        if not isinstance(body_timeout_s, (int, float)) or isinstance(body_timeout_s, bool) or not (
-            0 < body_timeout_s < float("inf")
+        if (
+            not isinstance(body_timeout_s, (int, float))
+            or isinstance(body_timeout_s, bool)
+            or not (0 < body_timeout_s < float("inf"))
         ):
             raise ValueError("body_timeout_s must be a finite number > 0, not %r" % (body_timeout_s,))
         check_store_url(store)
@@ -129,7 +155,6 @@ class Settings:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self.prefix = prefix
-        self.cdn_base_url = cdn_base_url.rstrip("/") if cdn_base_url else None
         self.public_url = public_url.rstrip("/")
         self.allowed_origins = tuple(origin.rstrip("/") for origin in allowed_origins)
         if trusted_hosts is None:
@@ -160,57 +185,156 @@ class Settings:
         self.max_retained_sessions = max_retained_sessions
         self.max_retained_bytes = max_retained_bytes
         self.body_timeout_s = body_timeout_s
+        # The reconnection banner's words, for every page (a page's include may override them).
+        self.banner = BannerTexts(banner_reconnecting, banner_failed, banner_retry)
+        if assets is None:
+            assets = os.environ.get("DJRECONNECT_ASSETS") or constants.ASSETS_AUTO
+        if assets not in constants.ASSET_MODES:
+            raise ValueError("assets must be one of %s, not %r" % (", ".join(constants.ASSET_MODES), assets))
+        if not isinstance(boot_timeout_ms, int) or isinstance(boot_timeout_ms, bool) or boot_timeout_ms <= 0:
+            raise ValueError("boot_timeout_ms must be an int > 0, not %r" % (boot_timeout_ms,))
+        self.cdn_url = cdn_url.rstrip("/")
+        # URLs set one by one; None: what ``assets`` gives.
+        self.asset_overrides = {
+            "pyscript": pyscript_url,
+            "pyodide": pyodide_url,
+            "micropython": micropython_url,
+            "wheel": wheel_url,
+        }
         self.node_modules_dir = Path(
             node_modules_dir or os.environ.get("DJRECONNECT_NODE_MODULES") or _CHECKOUT / "node_modules"
         )
-        self.wheels_dir = Path(wheels_dir or os.environ.get("DJRECONNECT_WHEELS") or _CHECKOUT / "wheels")
-        # The reconnection banner's words, for every page (a page's include may override them).
-        self.banner = BannerTexts(banner_reconnecting, banner_failed, banner_retry)
+        wheels_dir = wheels_dir or os.environ.get("DJRECONNECT_WHEELS")
+        self.wheels_dir = Path(wheels_dir) if wheels_dir else None
+        self.preload = bool(preload)
+        self.compress = bool(compress)
+        self.boot_timeout_ms = boot_timeout_ms
+        if assets == constants.ASSETS_AUTO:
+            assets = constants.ASSETS_LOCAL if self._installed_locally() else constants.ASSETS_CDN
+        self.assets = assets
+        self._packages = None
 
     def idle_timeout_s(self):
         """How long a connection may stay silent before the server drops it (its session
         is kept): two heartbeat periods, since a live page pings every interval."""
         return 2 * (self.heartbeat_interval_ms + self.heartbeat_timeout_ms) / 1000
 
-    @property
-    def pyodide_dir(self):
-        return self.node_modules_dir / "pyodide"
+    # --- where pages load their assets from ---------------------------------------
 
-    @property
-    def micropython_dir(self):
-        return self.node_modules_dir / "@micropython" / "micropython-webassembly-pyscript"
+    def _served_packages(self):
+        """The npm packages whose URLs this backend decides (not set one by one)."""
+        return [key for key in npm.PACKAGES if not self.asset_overrides[key]]
 
-    @property
-    def pyscript_dir(self):
-        return self.node_modules_dir / "@pyscript" / "core" / "dist"
+    def _installed_locally(self):
+        return all(
+            (npm.package_path(key, self.node_modules_dir) / npm.PACKAGES[key]["entry"]).is_file()
+            for key in self._served_packages()
+        )
 
-    def asset_base(self):
-        """Where assets are fetched from: the CDN, or the backend's prefix."""
-        return self.cdn_base_url or (self.public_url + self.prefix)
+    def packages(self):
+        """Per npm package: its version and (PyScript) the modules a page always loads."""
+        if self._packages is None:
+            packages = {}
+            if self.assets == constants.ASSETS_CDN:
+                try:
+                    manifest = npm.manifest()
+                except npm.AssetError as error:
+                    raise RuntimeError(
+                        "assets='cdn' needs the pinned versions and their hashes (%s): %s; or serve npm's packages "
+                        "with Settings(assets='local', node_modules_dir=...)" % (npm.MANIFEST_FILE.name, error)
+                    ) from None
+                for key, package in manifest["packages"].items():
+                    packages[key] = dict(package)
+            else:
+                for key in npm.PACKAGES:
+                    version = npm.installed_version(key, self.node_modules_dir)
+                    packages[key] = {"version": version, "integrity": {}}
+                    if key == "pyscript" and version is not None:
+                        packages[key]["modules"] = npm.pyscript_modules(npm.package_path(key, self.node_modules_dir))
+            self._packages = packages
+        return self._packages
+
+    def package_url(self, key, base):
+        """The folder a package's page files are loaded from (``base``: the backend's
+        URL and prefix, as pages see it)."""
+        path = npm.cdn_path(key, self.packages()[key]["version"])
+        if self.assets == constants.ASSETS_CDN:
+            return self.cdn_url + "/" + path
+        return base + constants.PATH_NPM + "/" + path
+
+    def asset_urls(self, base=None):
+        """Every URL a page loads, by name: ``pyscript`` (core.js), ``pyscript_css``,
+        ``pyodide``, ``micropython`` (their .mjs) and ``wheel``."""
+        base = self.public_url + self.prefix if base is None else base
+        urls = {}
+        for key, package in npm.PACKAGES.items():
+            urls[key] = self.asset_overrides[key] or self.package_url(key, base) + "/" + package["entry"]
+        urls["pyscript_css"] = urls["pyscript"].rsplit("/", 1)[0] + "/core.css"
+        urls["wheel"] = self.asset_overrides["wheel"] or base + constants.PATH_WHEELS + "/" + wheel_name()
+        return urls
+
+    def integrity(self, base=None):
+        """Subresource Integrity values by URL, for the CDN files this release pins."""
+        if self.assets != constants.ASSETS_CDN:
+            return {}
+        hashes = {}
+        for key in self._served_packages():
+            folder = self.package_url(key, base)
+            for name, value in self.packages()[key]["integrity"].items():
+                hashes[folder + "/" + name] = value
+        return hashes
+
+    def preloads(self, interpreter=None, base=None):
+        """What the first HTML can start fetching at once, as (url, "module" | "fetch"):
+        PyScript's modules, the interpreter and its files, and the wheel."""
+        interpreter = interpreter or self.interpreter
+        if not self.preload:
+            return []
+        urls = self.asset_urls(base)
+        found = []
+        if not self.asset_overrides["pyscript"]:
+            folder = self.package_url("pyscript", base if base is not None else self.public_url + self.prefix)
+            modules = self.packages()["pyscript"].get("modules", [])
+            if interpreter == constants.INTERPRETER_PYODIDE:
+                modules = [name for name in modules if not name.startswith("zip-")]
+            found += [(folder + "/" + name, "module") for name in modules]
+        found.append((urls[interpreter], "module"))
+        if not self.asset_overrides[interpreter]:
+            folder = urls[interpreter].rsplit("/", 1)[0]
+            for name in npm.PACKAGES[interpreter]["files"][1:]:
+                found.append((folder + "/" + name, "module" if name.endswith(".mjs") else "fetch"))
+        found.append((urls["wheel"], "fetch"))
+        return found
 
     def wheel_file(self):
-        """The newest built browser wheel, or a clear error telling how to build it."""
-        wheels = sorted(self.wheels_dir.glob("djreconnect-*-py3-none-any.whl"))
-        if not wheels:
-            raise RuntimeError(
-                "no browser wheel in %s: build it with "
-                "`pip wheel --no-deps -w wheels browser` (the setup command does)" % self.wheels_dir
-            )
-        return wheels[-1]
+        """The browser wheel this backend serves, or a clear error saying how to get one."""
+        name = wheel_name()
+        folders = [self.wheels_dir] if self.wheels_dir is not None else [_BUNDLED_WHEELS, _CHECKOUT / "wheels"]
+        for folder in folders:
+            if (folder / name).is_file():
+                return folder / name
+        raise RuntimeError(
+            "no browser wheel %s in %s: set Settings(wheels_dir=...) or DJRECONNECT_WHEELS to a folder that "
+            "holds it, or Settings(wheel_url=...) to where pages can load it; in a checkout `./dev setup` builds "
+            "it (`pip wheel --no-deps -w wheels browser`)" % (name, " or ".join(str(folder) for folder in folders))
+        )
 
     def check_assets(self):
-        """Raise a clear error when npm's assets or the wheel are missing (served locally)."""
-        if self.cdn_base_url:
-            return
-        needed_files = (
-            self.pyodide_dir / "pyodide.mjs",
-            self.micropython_dir / "micropython.mjs",
-            self.pyscript_dir / "core.js",
-        )
-        for needed in needed_files:
-            if not needed.is_file():
-                raise RuntimeError("missing %s: run `npm ci` (the setup command does)" % needed)
-        self.wheel_file()
+        """Raise a clear error, naming the setting and what to run, when something a page
+        needs cannot be served."""
+        if self.assets == constants.ASSETS_LOCAL:
+            for key in self._served_packages():
+                entry = npm.package_path(key, self.node_modules_dir) / npm.PACKAGES[key]["entry"]
+                if not entry.is_file():
+                    raise RuntimeError(
+                        "assets='local' needs npm's packages in %s (Settings(node_modules_dir=...) or "
+                        "DJRECONNECT_NODE_MODULES), and %s is missing: install them with `%s` (in a checkout: "
+                        "`npm ci`), or use Settings(assets='cdn')"
+                        % (self.node_modules_dir, entry, npm.npm_install_command(self.node_modules_dir.parent))
+                    )
+        self.packages()
+        if not self.asset_overrides["wheel"]:
+            self.wheel_file()
 
     def client_config(self):
         """The runtime settings a page's include carries."""

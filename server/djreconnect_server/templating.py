@@ -1,11 +1,12 @@
 """Jinja2 rendering of views, and the include helper ``{{ djreconnect_scripts() }}``."""
 
 import json
+from pathlib import Path
 
 import jinja2
 from djreconnect import constants
 from djreconnect.banner import CONFIG_KEYS, BannerTexts
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 # What a page may set through its include: the banner's words.
 BANNER_KEYS = frozenset(CONFIG_KEYS.values())
@@ -17,24 +18,21 @@ def _script_json(value):
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-# PyScript's script type and the interpreter module, per interpreter.
-INTERPRETER_SCRIPTS = {
-    constants.INTERPRETER_PYODIDE: ("py", "/pyodide/pyodide.mjs"),
-    constants.INTERPRETER_MICROPYTHON: ("mpy", "/micropython/micropython.mjs"),
+# PyScript's script type per interpreter.
+SCRIPT_TYPES = {
+    constants.INTERPRETER_PYODIDE: "py",
+    constants.INTERPRETER_MICROPYTHON: "mpy",
 }
+_BOOT_JS = (Path(__file__).resolve().parent / "boot.js").read_text(encoding="utf-8")
 
 
 def pyscript_config(settings, base, interpreter=None):
-    """PyScript's config: the interpreter and the wheel to unpack, under asset URL ``base``."""
-    if settings.cdn_base_url:
-        from djreconnect import __version__
-
-        wheel = "djreconnect-%s-py3-none-any.whl" % __version__
-    else:
-        wheel = settings.wheel_file().name
+    """PyScript's config: the interpreter, and the wheel to unpack (no micropip needed);
+    ``base`` is the backend's URL and prefix as pages see it."""
+    urls = settings.asset_urls(base)
     return {
-        "interpreter": base + INTERPRETER_SCRIPTS[interpreter or settings.interpreter][1],
-        "files": {base + "/wheels/" + wheel: "./*"},
+        "interpreter": urls[interpreter or settings.interpreter],
+        "files": {urls["wheel"]: "./*"},
     }
 
 
@@ -52,28 +50,79 @@ def page_config(settings, overrides):
     return config
 
 
+def boot_script(settings=None):
+    """The boot loader (``boot.js``) with the names and limits it works with."""
+    timeout = settings.boot_timeout_ms if settings is not None else constants.DEFAULT_BOOT_TIMEOUT_MS
+    names = {
+        "global": constants.BOOT_GLOBAL,
+        "view": constants.ATTR_VIEW,
+        "click": constants.ATTR_CLICK,
+        "submit": constants.ATTR_SUBMIT,
+        "failed": constants.CLASS_BOOT_FAILED,
+        "error": constants.CLASS_BOOT_ERROR,
+        "message": constants.BOOT_ERROR_MESSAGE,
+        "css": constants.BOOT_ERROR_CSS,
+        "limit": constants.BOOT_RECORD_LIMIT,
+        "bytes": constants.BOOT_RECORD_CHARS,
+        "timeout_ms": timeout,
+    }
+    return _BOOT_JS.rstrip() + "(" + _script_json(names) + ");\n"
+
+
+def _attrs(**attributes):
+    return Markup("").join(
+        Markup(' {}="{}"').format(name.replace("_", "-"), value) for name, value in attributes.items() if value
+    )
+
+
 def include_html(settings, tokens, overrides=None):
-    """The PyScript include: loader, interpreter config, the wheel, the runtime's settings.
+    """The include: the boot loader, preloads, PyScript, the runtime's settings, and
+    the interpreter's script that unpacks the wheel and starts the runtime.
 
     ``tokens`` maps view names on the page to their signed mount grants; ``overrides``
     are the page's own banner words (see ``page_config``).
     """
-    base = settings.asset_base()
+    base = settings.public_url + settings.prefix
+    urls = settings.asset_urls(base)
+    integrity = settings.integrity(base)
     runtime_config = page_config(settings, overrides or {})
     runtime_config["tokens"] = tokens
-    return Markup(
-        '<link rel="stylesheet" href="{base}/pyscript/core.css">\n'
-        '<script type="module" src="{base}/pyscript/core.js"></script>\n'
-        '<script type="application/json" id="{config_id}">{runtime}</script>\n'
-        "<script type=\"{script_type}\" config='{pyscript}'>\n{entry}</script>"
-    ).format(
-        base=Markup(escape(base)),
-        config_id=constants.CONFIG_ELEMENT_ID,
-        runtime=Markup(_script_json(runtime_config)),
-        script_type=INTERPRETER_SCRIPTS[settings.interpreter][0],
-        pyscript=json.dumps(pyscript_config(settings, base)),
-        entry=Markup(RUNTIME_ENTRY),
+    parts = [Markup("<script>{}</script>").format(Markup(boot_script(settings)))]
+    modules = {url: value for url, value in integrity.items() if url.endswith((".js", ".mjs"))}
+    if modules:
+        # Integrity for every module PyScript and the interpreter import (dynamic imports too).
+        parts.append(
+            Markup('<script type="importmap">{}</script>').format(Markup(_script_json({"integrity": modules})))
+        )
+    for url, kind in settings.preloads(base=base):
+        if kind == "module":
+            parts.append(
+                Markup('<link rel="modulepreload" href="{}"{}>').format(url, _attrs(integrity=integrity.get(url)))
+            )
+        else:
+            parts.append(Markup('<link rel="preload" as="fetch" crossorigin href="{}">').format(url))
+    css_integrity = integrity.get(urls["pyscript_css"])
+    parts.append(
+        Markup('<link rel="stylesheet" href="{}"{}>').format(
+            urls["pyscript_css"], _attrs(integrity=css_integrity, crossorigin="anonymous" if css_integrity else None)
+        )
     )
+    parts.append(
+        Markup('<script type="module" src="{}"{}></script>').format(
+            urls["pyscript"], _attrs(integrity=integrity.get(urls["pyscript"]))
+        )
+    )
+    parts.append(
+        Markup('<script type="application/json" id="{}">{}</script>').format(
+            constants.CONFIG_ELEMENT_ID, Markup(_script_json(runtime_config))
+        )
+    )
+    parts.append(
+        Markup("<script type=\"{}\" config='{}'>\n{}</script>").format(
+            SCRIPT_TYPES[settings.interpreter], json.dumps(pyscript_config(settings, base)), Markup(RUNTIME_ENTRY)
+        )
+    )
+    return Markup("\n").join(parts)
 
 
 class Templates:

@@ -3,10 +3,13 @@
 import json
 from pathlib import Path
 
+import djreconnect
 import pytest
 from djreconnect import constants
 from djreconnect_server import DJReconnect, LiveView, Settings, event_handler
 from djreconnect_server.demo import create_app
+from djreconnect_server.npm import pinned_versions
+from djreconnect_server.settings import wheel_name
 from djreconnect_server.signing import MountSigner
 from fastapi.testclient import TestClient
 from selectolax.lexbor import LexborHTMLParser
@@ -16,6 +19,14 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 NODE_MODULES = CHECKOUT / "node_modules"
 WHEELS = CHECKOUT / "wheels"
 KEY = "a-test-secret-key-of-some-length"
+PINNED = pinned_versions(CHECKOUT)
+# Where the backend serves npm's packages: versioned URLs laid out as on an npm CDN.
+PYODIDE = "/djreconnect/npm/pyodide@%s" % PINNED["pyodide"]
+MICROPYTHON = (
+    "/djreconnect/npm/@micropython/micropython-webassembly-pyscript@%s"
+    % PINNED["@micropython/micropython-webassembly-pyscript"]
+)
+PYSCRIPT = "/djreconnect/npm/@pyscript/core@%s/dist" % PINNED["@pyscript/core"]
 WS = constants.DEFAULT_PREFIX + constants.PATH_WEBSOCKET
 
 needs_assets = pytest.mark.skipif(
@@ -150,7 +161,7 @@ def test_page_includes_the_runtime_with_a_valid_grant(tree):
     assert config["prefix"] == constants.DEFAULT_PREFIX and config["transport"] == "ws"
     assert MountSigner(KEY).verify(config["tokens"]["editor"], "editor") == {}
     pyscript = json.loads(tree.css_first('script[type="py"]').attributes["config"])
-    assert pyscript["interpreter"] == "/djreconnect/pyodide/pyodide.mjs"
+    assert pyscript["interpreter"] == "/djreconnect/npm/pyodide@%s/pyodide.mjs" % PINNED["pyodide"]
     [wheel] = pyscript["files"]
     assert wheel.startswith("/djreconnect/wheels/djreconnect-") and wheel.endswith(".whl")
 
@@ -158,20 +169,31 @@ def test_page_includes_the_runtime_with_a_valid_grant(tree):
 # --- assets ------------------------------------------------------------------------
 
 
+PYSCRIPT = "/djreconnect/npm/@pyscript/core@%s/dist" % PINNED["@pyscript/core"]
+MICROPYTHON = (
+    "/djreconnect/npm/@micropython/micropython-webassembly-pyscript@%s"
+    % PINNED["@micropython/micropython-webassembly-pyscript"]
+)
+
+
 @pytest.mark.parametrize(
     "path, content_type",
     [
-        ("/djreconnect/pyodide/pyodide.mjs", ("text/javascript", "application/javascript")),
-        ("/djreconnect/pyodide/pyodide.asm.wasm", ("application/wasm",)),
-        ("/djreconnect/pyscript/core.js", ("text/javascript", "application/javascript")),
-        ("/djreconnect/pyscript/core.css", ("text/css",)),
+        (PYODIDE + "/pyodide.mjs", ("text/javascript", "application/javascript")),
+        (PYODIDE + "/pyodide.asm.wasm", ("application/wasm",)),
+        (PYSCRIPT + "/core.js", ("text/javascript", "application/javascript")),
+        (PYSCRIPT + "/core.css", ("text/css",)),
+        (MICROPYTHON + "/micropython.mjs", ("text/javascript", "application/javascript")),
+        (MICROPYTHON + "/micropython.wasm", ("application/wasm",)),
     ],
 )
-def test_assets_have_their_content_types_and_cors(client, path, content_type):
+def test_assets_have_their_content_types_cors_and_cache_forever(client, path, content_type):
     response = client.head(path, headers={"origin": "http://static.example.org"})
     assert response.status_code == 200
     assert response.headers["content-type"].split(";")[0] in content_type
     assert response.headers["access-control-allow-origin"] == "*"
+    # The version is in the URL: the response never changes.
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
 def test_the_wheel_is_served_whole(client, tree):
@@ -181,11 +203,20 @@ def test_the_wheel_is_served_whole(client, tree):
     assert response.headers["content-type"] == "application/zip"
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.content == (WHEELS / wheel.rsplit("/", 1)[1]).read_bytes()
+    # A checkout rebuilds the wheel at the same version: browsers revalidate it.
+    assert response.headers["cache-control"] == "no-cache" and response.headers["etag"]
+    again = client.get(wheel, headers={"if-none-match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_the_wheel_url_is_stable_and_names_the_version(tree):
+    [wheel] = json.loads(tree.css_first('script[type="py"]').attributes["config"])["files"]
+    assert wheel == "/djreconnect/wheels/djreconnect-%s-py3-none-any.whl" % djreconnect.__version__
 
 
 def test_asset_preflight_from_another_origin(client):
     response = client.options(
-        "/djreconnect/pyodide/pyodide.mjs",
+        PYODIDE + "/pyodide.mjs",
         headers={"origin": "http://static.example.org", "access-control-request-method": "GET"},
     )
     assert response.status_code == 200
@@ -193,7 +224,9 @@ def test_asset_preflight_from_another_origin(client):
 
 
 def test_missing_asset_is_404(client):
-    assert client.get("/djreconnect/pyodide/nope.js").status_code == 404
+    assert client.get(PYODIDE + "/nope.js").status_code == 404
+    assert client.get("/djreconnect/npm/pyodide@0.0.1/pyodide.mjs").status_code == 404  # only the installed version
+    assert client.get("/djreconnect/npm/left-pad@1.0.0/index.js").status_code == 404
 
 
 # --- the WebSocket -----------------------------------------------------------------
@@ -327,11 +360,28 @@ def test_register_refuses_non_views_and_name_clashes(notes):
     assert live.register(NoteView) is NoteView
 
 
-def test_missing_assets_are_reported_at_startup(tmp_path):
-    with pytest.raises(RuntimeError, match="npm ci"):
-        DJReconnect(Settings(KEY, node_modules_dir=tmp_path, wheels_dir=WHEELS), [tmp_path])
-    with pytest.raises(RuntimeError, match="pip wheel"):
+def test_missing_assets_are_reported_at_startup_with_the_setting_and_the_command(tmp_path):
+    with pytest.raises(RuntimeError) as refused:
+        DJReconnect(Settings(KEY, assets="local", node_modules_dir=tmp_path, wheels_dir=WHEELS), [tmp_path])
+    message = str(refused.value)
+    assert "node_modules_dir" in message and "DJRECONNECT_NODE_MODULES" in message and "assets='cdn'" in message
+    assert "`npm install --no-save --prefix %s " % tmp_path.parent in message
+    assert all("%s@%s" % pin in message for pin in PINNED.items())
+    with pytest.raises(RuntimeError) as refused:
         DJReconnect(Settings(KEY, node_modules_dir=NODE_MODULES, wheels_dir=tmp_path), [tmp_path])
+    message = str(refused.value)
+    assert "wheels_dir" in message and "DJRECONNECT_WHEELS" in message and "wheel_url" in message
+    assert "pip wheel --no-deps -w wheels browser" in message
+
+
+def test_without_local_packages_auto_loads_them_from_the_cdn(tmp_path):
+    live = DJReconnect(
+        Settings(KEY, node_modules_dir=tmp_path, wheels_dir=WHEELS, trusted_hosts=["testserver"]), [tmp_path]
+    )
+    assert live.settings.assets == "cdn"
+    with TestClient(live.app) as client:
+        assert client.get(PYODIDE + "/pyodide.mjs").status_code == 404  # nothing served locally
+        assert client.get("/djreconnect/wheels/" + wheel_name()).status_code == 200  # the wheel still is
 
 
 # --- the static include example ----------------------------------------------------
@@ -400,9 +450,9 @@ def test_the_static_page_carries_the_framing_policy_too(client):
 @pytest.mark.parametrize(
     "path",
     [
-        "/djreconnect/pyodide/pyodide.mjs",
+        PYODIDE + "/pyodide.mjs",
         "/djreconnect/pyscript.json",
-        "/djreconnect/pyodide/console.html",
+        PYODIDE + "/console.html",
         "/nowhere",
     ],
 )
@@ -441,29 +491,30 @@ def pyscript_chunk():
 @pytest.mark.parametrize(
     "path",
     [
-        "/djreconnect/pyodide/pyodide.mjs",
-        "/djreconnect/pyodide/pyodide.asm.mjs",
-        "/djreconnect/pyodide/pyodide.asm.wasm",
-        "/djreconnect/pyodide/python_stdlib.zip",
-        "/djreconnect/pyodide/pyodide-lock.json",
-        "/djreconnect/micropython/micropython.mjs",
-        "/djreconnect/micropython/micropython.wasm",
-        "/djreconnect/pyscript/core.js",
-        "/djreconnect/pyscript/core.css",
+        PYODIDE + "/pyodide.mjs",
+        PYODIDE + "/pyodide.asm.mjs",
+        PYODIDE + "/pyodide.asm.wasm",
+        PYODIDE + "/python_stdlib.zip",
+        PYODIDE + "/pyodide-lock.json",
+        MICROPYTHON + "/micropython.mjs",
+        MICROPYTHON + "/micropython.wasm",
+        PYSCRIPT + "/core.js",
+        PYSCRIPT + "/core.css",
     ],
 )
-def test_what_the_runtime_loads_is_served_and_revalidated(client, path):
-    response = client.head(path)
+def test_what_the_runtime_loads_is_served_and_cached_for_good(client, path):
+    # The version is in the URL: a new release is a new URL, so every file is immutable.
+    response = client.get(path)
     assert response.status_code == 200
-    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert response.headers["etag"]
     again = client.get(path, headers={"if-none-match": response.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
-    assert again.headers["cache-control"] == "no-cache"
+    assert again.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
 def test_content_hashed_pyscript_chunks_are_immutable(client):
-    response = client.head("/djreconnect/pyscript/" + pyscript_chunk())
+    response = client.head(PYSCRIPT + "/" + pyscript_chunk())
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
 
@@ -476,21 +527,21 @@ def test_the_wheel_is_revalidated_its_name_does_not_change_with_a_rebuild(client
 @pytest.mark.parametrize(
     "path",
     [
-        "/djreconnect/pyodide/console.html",
-        "/djreconnect/pyodide/console-v2.html",
-        "/djreconnect/pyodide/pyodide.js",
-        "/djreconnect/pyodide/pyodide.mjs.map",
-        "/djreconnect/pyodide/package.json",
-        "/djreconnect/pyodide/README.md",
-        "/djreconnect/pyodide/pyodide.d.ts",
-        "/djreconnect/micropython/micropython-ulab.wasm",
-        "/djreconnect/micropython/package.json",
-        "/djreconnect/pyscript/service-worker.js",
-        "/djreconnect/pyscript/core.js.map",
-        "/djreconnect/pyscript/storage.js",
+        PYODIDE + "/console.html",
+        PYODIDE + "/console-v2.html",
+        PYODIDE + "/pyodide.js",
+        PYODIDE + "/pyodide.mjs.map",
+        PYODIDE + "/package.json",
+        PYODIDE + "/README.md",
+        PYODIDE + "/pyodide.d.ts",
+        MICROPYTHON + "/micropython-ulab.wasm",
+        MICROPYTHON + "/package.json",
+        PYSCRIPT + "/service-worker.js",
+        PYSCRIPT + "/core.js.map",
+        PYSCRIPT + "/storage.js",
         "/djreconnect/wheels/README.md",
-        "/djreconnect/pyodide/%2e%2e/pyscript/core.js",
-        "/djreconnect/pyodide/",
+        PYODIDE + "/%2e%2e/@pyscript/core/dist/core.js",
+        PYODIDE + "/",
     ],
 )
 def test_other_files_of_the_packages_are_404(client, path):

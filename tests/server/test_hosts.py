@@ -20,6 +20,8 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
+from .built import asset_path
+
 CHECKOUT = Path(__file__).resolve().parents[2]
 KEY = "a-test-secret-key-of-some-length"
 WS = constants.DEFAULT_PREFIX + constants.PATH_WEBSOCKET
@@ -204,7 +206,9 @@ def local(tmp_path):
         yield client
 
 
-@pytest.mark.parametrize("path", ["/", "/djreconnect/pyscript.json", "/djreconnect/pyscript/core.js", SSE, "/nowhere"])
+@pytest.mark.parametrize(
+    "path", ["/", "/djreconnect/pyscript.json", asset_path("pyscript", "core.js"), SSE, "/nowhere"]
+)
 def test_an_untrusted_host_is_400_everywhere(local, path):
     if path not in (SSE, "/nowhere"):  # (a stream never ends)
         assert local.get(path).status_code == 200
@@ -236,14 +240,14 @@ def test_a_trusted_host_reaches_the_page_and_the_websocket(local):
 
 def test_pyscript_json_names_the_trusted_host_not_the_raw_header(local):
     config = local.get("/djreconnect/pyscript.json", headers={"host": "LocalHost:8000"}).json()
-    assert config["interpreter"] == "http://localhost:8000/djreconnect/pyodide/pyodide.mjs"
+    assert config["interpreter"] == "http://localhost:8000" + asset_path("pyodide", "pyodide.mjs")
 
 
 def test_pyscript_json_names_public_url_when_set(tmp_path):
     live = make_app(tmp_path, public_url="https://live.example.com")
     with TestClient(live.app, base_url="https://live.example.com") as client:
         config = client.get("/djreconnect/pyscript.json").json()
-        assert config["interpreter"] == "https://live.example.com/djreconnect/pyodide/pyodide.mjs"
+        assert config["interpreter"] == "https://live.example.com" + asset_path("pyodide", "pyodide.mjs")
         assert client.get("/", headers={"host": "localhost"}).status_code == 400
 
 

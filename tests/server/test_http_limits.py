@@ -21,6 +21,7 @@ import pytest
 from demo_server import DemoServer
 from djreconnect import constants
 
+from .built import asset_path
 from .test_safety import CLIENTS, Editor
 
 ATTACKERS = 300
@@ -295,7 +296,7 @@ def test_a_keep_alive_connection_is_served_again_within_the_header_timeout(quick
     try:
         sockets = set()
         for _ in range(4):
-            connection.request("GET", "/djreconnect/pyscript/core.css")
+            connection.request("GET", asset_path("pyscript", "core.css"))
             response = connection.getresponse()
             assert response.status == 200 and response.read()
             sockets.add(connection.sock.getsockname())
