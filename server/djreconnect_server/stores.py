@@ -150,7 +150,9 @@ class SQLiteStore:
     """Sessions as JSON rows in an SQLite file (WAL journal: a save costs no fsync wait).
 
     Attached sessions are written through (``save``) so that a crash loses nothing a page
-    saw acknowledged; a retained one expires ``retention_s`` after its last write.
+    saw acknowledged; a retained one expires ``retention_s`` after its last write. The file
+    belongs to one process at a time: opening it retains, from then, the sessions that were
+    attached when the previous process died.
     """
 
     persistent = True
@@ -170,6 +172,12 @@ class SQLiteStore:
             " bytes INTEGER NOT NULL, expires REAL NOT NULL, attached INTEGER NOT NULL)"
         )
         self.db.execute("CREATE INDEX IF NOT EXISTS djreconnect_sessions_expires ON djreconnect_sessions (expires)")
+        # The file belongs to one process: what is still attached was attached when the last
+        # one died without releasing it. Its page may come back: retained from now.
+        self.db.execute(
+            "UPDATE djreconnect_sessions SET attached = 0, expires = ? WHERE attached = 1",
+            (self.clock() + self.limits.retention_s,),
+        )
         self.evicted = 0
         self.on_drop = None  # expired rows just go: their pushes find nothing
 
@@ -238,7 +246,8 @@ class SQLiteStore:
 
     def _bound(self):
         limits = self.limits
-        self.db.execute("DELETE FROM djreconnect_sessions WHERE expires <= ?", (self.clock(),))
+        # Only retained sessions expire; an attached one lives as long as its connection.
+        self.db.execute("DELETE FROM djreconnect_sessions WHERE attached = 0 AND expires <= ?", (self.clock(),))
         count, size = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM djreconnect_sessions WHERE attached = 0"
         ).fetchone()

@@ -624,6 +624,39 @@ def test_sqlite_store_keeps_what_was_acknowledged_through_a_crash(env, tmp_path)
     assert answer.ops == [] and clicks(tab.live) == 2
 
 
+def test_sqlite_store_keeps_an_attached_session_idle_past_the_retention_through_a_crash(env, tmp_path):
+    # A page stays connected longer than the retention without sending anything; other
+    # sessions come and go meanwhile (each write clears expired rows); then the process dies.
+    clock = Clock(1000.0)
+    path = str(tmp_path / "sessions.db")
+    limits = StoreLimits(retention_s=10)
+    tab = Tab(env, SessionRegistry(SQLiteStore(path, build_view, limits, clock=clock)))
+    tab.click(3)
+    clock.now = 1500.0
+    store = tab.sessions.store
+    run(store.keep(stored_session()[0]))  # another page's session is kept: expired rows go
+    assert len(store) == 1  # the attached one is not counted as retained, and not dropped
+    # The process starts again: what was attached when it died is retained from now.
+    clock.now = 1600.0
+    tab.sessions = SessionRegistry(SQLiteStore(path, build_view, limits, clock=clock))
+    assert tab.resume().ops == []
+    assert clicks(tab.live) == 1
+
+
+def test_sqlite_store_retains_what_a_crashed_process_had_attached_for_the_retention_only(tmp_path):
+    clock = Clock(1000.0)
+    path = str(tmp_path / "sessions.db")
+    limits = StoreLimits(retention_s=10)
+    store = SQLiteStore(path, build_view, limits, clock=clock)
+    session, secret = stored_session(clicks=2)
+    run(store.save(session))  # attached, then the process dies
+    clock.now = 2000.0
+    again = SQLiteStore(path, build_view, limits, clock=clock)
+    assert len(again) == 1  # retained again, counted against the bounds
+    clock.now = 2010.0
+    assert taken(again, session, secret) is None  # retention_s after the restart, it is gone
+
+
 def test_sqlite_store_expires_a_session_after_its_retention(tmp_path):
     clock = Clock(1000.0)
     path = str(tmp_path / "sessions.db")
