@@ -26,7 +26,9 @@ A ``shared`` store is shared with other processes: a resume always goes through 
 back (expired or evicted), so its subscriptions and timers end with it.
 """
 
+import asyncio
 import collections
+import concurrent.futures
 import json
 import sqlite3
 import time
@@ -153,6 +155,11 @@ class SQLiteStore:
     saw acknowledged; a retained one expires ``retention_s`` after its last write. The file
     belongs to one process at a time: opening it retains, from then, the sessions that were
     attached when the previous process died.
+
+    The file is read and written on one thread of its own, in the order the calls were
+    made: a slow disk, a WAL checkpoint or a lock held by another program delays the
+    sessions that wait for it, never the event loop. Sessions are turned into JSON on the
+    caller's side, so what is written is the state at the moment of the call.
     """
 
     persistent = True
@@ -172,82 +179,95 @@ class SQLiteStore:
             " bytes INTEGER NOT NULL, expires REAL NOT NULL, attached INTEGER NOT NULL)"
         )
         self.db.execute("CREATE INDEX IF NOT EXISTS djreconnect_sessions_expires ON djreconnect_sessions (expires)")
-        # The file belongs to one process: what is still attached was attached when the last
-        # one died without releasing it. Its page may come back: retained from now.
+        # What is still attached was attached when the last process died without releasing
+        # it. Its page may come back: retained from now.
         self.db.execute(
             "UPDATE djreconnect_sessions SET attached = 0, expires = ? WHERE attached = 1",
             (self.clock() + self.limits.retention_s,),
         )
         self.evicted = 0
         self.on_drop = None  # expired rows just go: their pushes find nothing
+        # One thread: the file's operations run one at a time, in the order they were asked.
+        self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="djreconnect-sqlite")
 
     def __len__(self):
         return self.db.execute("SELECT COUNT(*) FROM djreconnect_sessions WHERE attached = 0").fetchone()[0]
 
-    def _write(self, session, attached):
+    async def _off_loop(self, work, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+
+    def _row(self, session, attached):
         data = json.dumps(session.to_dict(), separators=(",", ":"))
+        expires = self.clock() + self.limits.retention_s
+        return (session.id, session.secret_digest or "", data, len(data), expires, attached)
+
+    def _write(self, row):
         self.db.execute(
             "INSERT INTO djreconnect_sessions (id, secret, data, bytes, expires, attached) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET secret = excluded.secret, data = excluded.data,"
             " bytes = excluded.bytes, expires = excluded.expires, attached = excluded.attached",
-            (
-                session.id,
-                session.secret_digest or "",
-                data,
-                len(data),
-                self.clock() + self.limits.retention_s,
-                attached,
-            ),
+            row,
         )
-        return len(data)
 
-    async def keep(self, session):
-        size = self._write(session, 0)
-        if size > self.limits.max_bytes:
+    def _keep(self, row, now):
+        self._write(row)
+        if row[3] > self.limits.max_bytes:
             # Bigger than the whole budget: it goes, and no other session for it.
-            self.db.execute("DELETE FROM djreconnect_sessions WHERE id = ?", (session.id,))
+            self.db.execute("DELETE FROM djreconnect_sessions WHERE id = ?", (row[0],))
             self.evicted += 1
             return
-        self._bound()
+        self._bound(now)
+
+    async def keep(self, session):
+        await self._off_loop(self._keep, self._row(session, 0), self.clock())
 
     async def save(self, session):
-        self._write(session, 1)
+        await self._off_loop(self._write, self._row(session, 1))
+
+    def _take(self, session_id, now):
+        return self.db.execute(
+            "SELECT data FROM djreconnect_sessions WHERE id = ? AND expires > ?", (session_id, now)
+        ).fetchone()
 
     async def take(self, session_id, secret):
         if not isinstance(session_id, str):
             return None
-        row = self.db.execute(
-            "SELECT data FROM djreconnect_sessions WHERE id = ? AND expires > ?", (session_id, self.clock())
-        ).fetchone()
+        row = await self._off_loop(self._take, session_id, self.clock())
         if row is None:
             return None
         session = Session.from_dict(json.loads(row[0]), self.build_view)
         if not session.check_secret(secret):
             return None
-        self.db.execute("UPDATE djreconnect_sessions SET attached = 1 WHERE id = ?", (session_id,))
+        await self._off_loop(
+            self.db.execute, "UPDATE djreconnect_sessions SET attached = 1 WHERE id = ?", (session_id,)
+        )
         return session
 
-    async def peek(self, session_id):
-        row = self.db.execute(
-            "SELECT data FROM djreconnect_sessions WHERE id = ? AND attached = 0 AND expires > ?",
-            (session_id, self.clock()),
+    def _peek(self, session_id, now):
+        return self.db.execute(
+            "SELECT data FROM djreconnect_sessions WHERE id = ? AND attached = 0 AND expires > ?", (session_id, now)
         ).fetchone()
+
+    async def peek(self, session_id):
+        row = await self._off_loop(self._peek, session_id, self.clock())
         return None if row is None else Session.from_dict(json.loads(row[0]), self.build_view)
 
     async def update(self, session):
         data = json.dumps(session.to_dict(), separators=(",", ":"))
-        self.db.execute(
+        await self._off_loop(
+            self.db.execute,
             "UPDATE djreconnect_sessions SET data = ?, bytes = ? WHERE id = ? AND attached = 0",
             (data, len(data), session.id),
         )
 
     async def close(self):
-        self.db.close()
+        await self._off_loop(self.db.close)
+        self._thread.shutdown()
 
-    def _bound(self):
+    def _bound(self, now):
         limits = self.limits
         # Only retained sessions expire; an attached one lives as long as its connection.
-        self.db.execute("DELETE FROM djreconnect_sessions WHERE attached = 0 AND expires <= ?", (self.clock(),))
+        self.db.execute("DELETE FROM djreconnect_sessions WHERE attached = 0 AND expires <= ?", (now,))
         count, size = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM djreconnect_sessions WHERE attached = 0"
         ).fetchone()

@@ -657,6 +657,41 @@ def test_sqlite_store_retains_what_a_crashed_process_had_attached_for_the_retent
     assert taken(again, session, secret) is None  # retention_s after the restart, it is gone
 
 
+def test_sqlite_store_waiting_for_its_file_does_not_stall_the_event_loop(tmp_path):
+    # Another program holds the file's write lock for a while (a backup, a checkpoint on a
+    # slow disk): the save waits for it, the rest of the process keeps running.
+    path = str(tmp_path / "sessions.db")
+    store = SQLiteStore(path, build_view)
+    session, _ = stored_session(clicks=1)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+
+    async def scenario():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        running = asyncio.create_task(ticker())
+        saving = asyncio.create_task(store.save(session))
+        await asyncio.sleep(0.5)
+        assert not saving.done()  # still waiting for the lock
+        ticked = ticks
+        other.execute("COMMIT")  # released by this very loop: it must still be running
+        await asyncio.wait_for(saving, 5)
+        running.cancel()
+        return ticked
+
+    assert run(scenario()) >= 20  # the loop ran all along (50 ticks of 10 ms at best)
+    other.close()
+    rows = store.db.execute("SELECT attached FROM djreconnect_sessions WHERE id = ?", (session.id,)).fetchall()
+    assert rows == [(1,)]
+    run(store.close())
+
+
 def test_sqlite_store_expires_a_session_after_its_retention(tmp_path):
     clock = Clock(1000.0)
     path = str(tmp_path / "sessions.db")
