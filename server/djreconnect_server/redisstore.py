@@ -8,7 +8,8 @@ Keys (under ``prefix``, ``dj:`` by default):
   token of the attachment that serves it; ``push:TOKEN`` while a push is applied to it),
   ``bytes``, ``subs`` (its views' subscriptions), ``pushuntil`` (a push lease's end, ms).
   Its Redis expiry is the retention: ``retention_s`` after its last keep or save.
-- ``retained`` a sorted set of retained session ids by the time they were kept, with
+- ``retained`` a sorted set of retained session ids by the time they were kept (µs,
+  strictly increasing: ``lastkept`` holds the newest score), with
   ``sizes`` (id -> bytes) and ``total`` (their sum): the count and byte bounds, trimmed
   (least recently kept first) on every keep.
 - ``topic:T`` a set of ``ID<tab>VIEW`` of retained sessions subscribed to topic T.
@@ -79,13 +80,19 @@ if owner and owner ~= '' and owner ~= ARGV[5] then return -1 end
 redis.call('HSET', key, 'data', ARGV[2], 'secret', ARGV[3], 'owner', '', 'bytes', ARGV[4], 'subs', ARGV[11])
 redis.call('PEXPIRE', key, ARGV[7])
 forget(p, id)
-redis.call('ZADD', p..'retained', ARGV[6], id)
+-- Scored in microseconds, strictly increasing: keeps within one millisecond stay in order.
+local kept = tonumber(ARGV[6]) * 1000
+local last = tonumber(redis.call('GET', p..'lastkept') or '0')
+if kept <= last then kept = last + 1 end
+redis.call('SET', p..'lastkept', string.format('%d', kept))
+redis.call('ZADD', p..'retained', string.format('%d', kept), id)
 redis.call('HSET', p..'sizes', id, ARGV[4])
 redis.call('INCRBY', p..'total', ARGV[4])
 for _, sub in ipairs(cjson.decode(ARGV[11])) do
   redis.call('SADD', p..'topic:'..sub[1], id..'\\t'..sub[2])
 end
-local expired = redis.call('ZRANGEBYSCORE', p..'retained', '-inf', tonumber(ARGV[6]) - tonumber(ARGV[7]))
+local oldest_kept = string.format('%d', (tonumber(ARGV[6]) - tonumber(ARGV[7])) * 1000)
+local expired = redis.call('ZRANGEBYSCORE', p..'retained', '-inf', oldest_kept)
 for _, sid in ipairs(expired) do forget(p, sid) end
 local evicted = 0
 local most, budget = tonumber(ARGV[8]), tonumber(ARGV[9])

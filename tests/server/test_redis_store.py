@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from djreconnect_server import redisstore
 from djreconnect_server.redisstore import RedisStore
 from djreconnect_server.sessions import Session, SessionMoved, SessionRegistry, ViewState
 from djreconnect_server.stores import StoreLimits, StoreUnavailable, check_store_url, open_store
@@ -155,6 +156,27 @@ def test_count_bound_evicts_the_least_recently_kept(url):
             assert await one.take(kept[0][0].id, kept[0][1]) is None
             assert await one.take(kept[1][0].id, kept[1][1]) is None
             assert await one.take(kept[4][0].id, kept[4][1]) is not None
+        finally:
+            await one.close()
+
+    run(go())
+
+
+def test_keeps_within_one_millisecond_are_evicted_in_the_order_they_were_kept(url, monkeypatch):
+    monkeypatch.setattr(redisstore, "_now_ms", lambda: 1_800_000_000_000)  # one clock reading for all
+
+    async def go():
+        one = store(url, max_sessions=2)
+        try:
+            kept = []
+            for number in range(6):
+                session, secret = make_session(str(number))
+                await one.keep(session)
+                kept.append((session, secret))
+            for session, secret in kept[:4]:
+                assert await one.take(session.id, secret) is None
+            for session, secret in kept[4:]:
+                assert await one.take(session.id, secret) is not None
         finally:
             await one.close()
 
