@@ -108,8 +108,10 @@ class Settings:
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError("%s must be a whole number > 0, not %r" % (name, value))
-        if not isinstance(body_timeout_s, (int, float)) or isinstance(body_timeout_s, bool) or not (
-            0 < body_timeout_s < float("inf")
+        if (
+            not isinstance(body_timeout_s, (int, float))
+            or isinstance(body_timeout_s, bool)
+            or not (0 < body_timeout_s < float("inf"))
         ):
             raise ValueError("body_timeout_s must be a finite number > 0, not %r" % (body_timeout_s,))
         check_store_url(store)

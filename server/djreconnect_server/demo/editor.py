@@ -63,6 +63,8 @@ def use_board(board):
     """Make ``board`` the demo's comment board (the app factory picks it by store)."""
     global BOARD
     BOARD = board
+
+
 # The choices as annotations: a value outside them is refused before a handler runs.
 Category = Literal[CATEGORIES]
 Visibility = Literal[VISIBILITIES]
