@@ -95,7 +95,7 @@ SITE_CONF = """\
 
 class Nginx:
     """nginx in front of ``backend_ports``, with the documented config: round-robin, or
-    ``sticky`` (ip_hash, for SSE: a stream's POSTs must reach the process holding it)."""
+    ``sticky`` (ip_hash: one client, one backend; nothing needs it with a Redis store)."""
 
     def __init__(self, backend_ports, directory, port=None, sticky=False):
         self.binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)

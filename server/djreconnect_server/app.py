@@ -22,6 +22,7 @@ from djreconnect_server.serving import install_log_filter
 from djreconnect_server.sessions import SessionRegistry
 from djreconnect_server.signing import MountSigner
 from djreconnect_server.sse import HEADER_CHANNEL, HEADER_CSRF, SSEHub, refused_stream
+from djreconnect_server.sseroute import SSERouter
 from djreconnect_server.stores import StoreLimits, open_store
 from djreconnect_server.templating import Templates, boot_script, pyscript_config
 from djreconnect_server.views import LiveView
@@ -68,6 +69,10 @@ class DJReconnect:
         self.app.add_api_websocket_route(prefix + constants.PATH_WEBSOCKET, self.websocket)
         self.app.add_api_route(prefix + "/pyscript.json", self.pyscript_json, methods=["GET"])
         self.sse = SSEHub(self._live_connection, settings)
+        if self.hub.bus is not None:  # a POST may reach a process other than its stream's
+            self.sse.router = SSERouter(self.sse, self.hub.bus, self.sessions.store.redis, settings)
+            self.app.router.on_startup.append(self.sse.router.start)
+            self.app.router.on_shutdown.append(self.sse.router.close)
         self.app.add_api_route(prefix + constants.PATH_SSE, self.sse_stream, methods=["GET"])
         self.app.add_api_route(prefix + constants.PATH_POST, self.sse_post, methods=["POST"])
         if settings.allowed_origins:
@@ -311,7 +316,9 @@ class DJReconnect:
     async def sse_post(self, request: Request):
         if not self.origin_allowed(request):
             return Response("origin not allowed", status_code=403, media_type="text/plain")
-        channel, refused = self.sse.find(request.headers.get(HEADER_CHANNEL), request.headers.get(HEADER_CSRF))
+        channel_id, csrf = request.headers.get(HEADER_CHANNEL), request.headers.get(HEADER_CSRF)
+        remote = self.sse.remote(channel_id)
+        channel, refused = (None, None) if remote else self.sse.find(channel_id, csrf)
         if refused is not None:
             return Response(refused[1], status_code=refused[0], media_type="text/plain")
         try:
@@ -330,8 +337,8 @@ class DJReconnect:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return Response("frames must be UTF-8 text", status_code=400, media_type="text/plain")
-        refused = await self.sse.post(channel, text)
-        if refused is not None:
+        refused = await (self.sse.router.forward(channel_id, csrf, text) if remote else self.sse.post(channel, text))
+        if refused is not None and refused[0] != 204:
             return Response(refused[1], status_code=refused[0], media_type="text/plain")
         return Response(status_code=204)
 

@@ -348,12 +348,16 @@ class RedisStore:
 
 class RedisBus:
     """Broadcasts across processes: ``publish`` sends a JSON envelope on one channel, and
-    a subscriber task hands every envelope (its own included) to ``deliver``."""
+    a subscriber task hands every envelope (its own included) to ``deliver``. ``routes``
+    adds channels to the same subscription (set before ``start``): name -> (async handler
+    of a JSON object, longest message in bytes); the SSE router's inbox is one."""
 
     def __init__(self, url, deliver, prefix=DEFAULT_KEY_PREFIX):
         self.url = url
+        self.prefix = prefix
         self.channel = prefix + "bus"
         self.deliver = deliver  # async (envelope dict)
+        self.routes = {}
         # No read timeout: a subscriber waits for messages as long as none come.
         self.redis = connect(url, read_timeout_s=None, max_connections=BUS_CONNECTIONS)
         self.task = None
@@ -376,7 +380,7 @@ class RedisBus:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, *self.routes)
                 self.ready.set()
                 if down:
                     log.warning("the broadcast bus at %s is reachable again", self.url)
@@ -386,8 +390,9 @@ class RedisBus:
                     message = await pubsub.get_message(timeout=None)
                     if message is None or message.get("type") != "message":
                         continue
+                    handler, limit = self.routes.get(message.get("channel"), (self.deliver, MAX_MESSAGE_BYTES))
                     data = message.get("data")
-                    if not isinstance(data, str) or len(data) > MAX_MESSAGE_BYTES:
+                    if not isinstance(data, str) or len(data) > limit:
                         continue
                     try:
                         envelope = json.loads(data)
@@ -396,9 +401,9 @@ class RedisBus:
                         continue
                     if isinstance(envelope, dict):
                         try:
-                            await self.deliver(envelope)
+                            await handler(envelope)
                         except Exception:
-                            log.exception("delivering a broadcast failed")
+                            log.exception("delivering a bus message failed")
             except asyncio.CancelledError:
                 raise
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:

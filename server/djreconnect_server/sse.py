@@ -11,6 +11,10 @@ Bounds: the frames waiting for the stream are at most ``max_stream_buffer_bytes`
 that does not read past that is closed with 1013 (it reconnects and resumes). A POST
 carries at most ``MAX_FRAMES_PER_POST`` frames and is handled one frame at a time,
 yielding between them; a channel takes one POST at a time.
+
+With several processes on Redis, ``router`` (an ``sseroute.SSERouter``) names this process
+as the holder of each stream, and a POST for a stream held by another process is carried
+to it (see that module); without it, a channel exists in its own process only.
 """
 
 import asyncio
@@ -23,6 +27,8 @@ import time
 
 from djreconnect import constants
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+
+from djreconnect_server.stores import StoreUnavailable
 
 log = logging.getLogger("djreconnect")
 
@@ -99,6 +105,7 @@ class SSEHub:
         self.settings = settings
         self.channels = {}
         self._detaching = set()
+        self.router = None  # an SSERouter when processes share a store: POSTs may reach another
 
     def stream(self, request):
         """The EventSourceResponse of a new channel."""
@@ -119,6 +126,11 @@ class SSEHub:
 
     async def _events(self, channel):
         try:
+            if self.router is not None:
+                try:
+                    await self.router.claim(channel)
+                except StoreUnavailable as error:  # the close event follows the grant
+                    channel.refuse(constants.CLOSE_TRY_AGAIN_LATER, str(error))
             grant = {"channel": channel.id, "csrf": channel.csrf}
             yield ServerSentEvent(json.dumps(grant), event=EVENT_CHANNEL)
             while True:
@@ -148,6 +160,8 @@ class SSEHub:
         if channel.refusal is None:
             channel.refusal = (constants.CLOSE_ABNORMAL, "stream ended")
         self.channels.pop(channel.id, None)
+        if self.router is not None:
+            self.router.release(channel)
         self._detach(channel)
 
     def _detach(self, channel):
@@ -155,6 +169,11 @@ class SSEHub:
         task = asyncio.get_running_loop().create_task(channel.live.detach())
         self._detaching.add(task)
         task.add_done_callback(self._detaching.discard)
+
+    def remote(self, channel_id):
+        """Whether a POST for ``channel_id`` goes to another process (the router's
+        ``forward``): there is a router and this process does not hold the channel."""
+        return self.router is not None and not (isinstance(channel_id, str) and channel_id in self.channels)
 
     def find(self, channel_id, csrf):
         """The channel a POST may act on, or (status, reason)."""
