@@ -79,6 +79,33 @@ class WorkBudget(RateLimiter):
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
+class _Timed:
+    """Awaits a coroutine and adds up the time its own code ran (``spent``, seconds): each
+    step from one suspension to the next, not the time it waited on I/O, a sleep or
+    another task. A handler that awaits a database for a second has done a second of
+    nothing the connection should be charged for."""
+
+    def __init__(self, coroutine):
+        self.coroutine = coroutine
+        self.spent = 0.0
+
+    def __await__(self):
+        coroutine = self.coroutine
+        sent, thrown = None, None
+        while True:
+            started = time.perf_counter()
+            try:
+                step = coroutine.send(sent) if thrown is None else coroutine.throw(thrown)
+            except StopIteration as done:
+                return done.value
+            finally:
+                self.spent += time.perf_counter() - started
+            try:
+                sent, thrown = (yield step), None
+            except BaseException as error:  # cancellation, or the loop closing: the handler's to see
+                sent, thrown = None, error
+
+
 def _render_and_diff(templates, view, last_html, max_bytes):
     """The view's new render and the ops from ``last_html`` to it (pure: thread-safe)."""
     html = templates.render(view)
@@ -440,18 +467,20 @@ class LiveConnection:
             message = "event id %d is older than the events this session remembers" % ref
             return [self._error(ref, view_id, protocol.ID_EXPIRED, message)]
         errors = []
-        started = time.perf_counter()
+        spent = 0.0  # seconds the handlers' own code ran (their awaits are not charged)
         for position, (handler, params) in enumerate(events):
             if position and position % 50 == 0:
                 await asyncio.sleep(0)  # a long batch lets other clients in
+            timed = _Timed(state.view.handle_event(handler, params))
             try:
-                await state.view.handle_event(handler, params)
+                await timed
             except HandlerError as error:
                 errors.append((error.code, error.message))
             except Exception:
                 log.exception("handler %s of %s failed", handler, type(state.view).__name__)
                 errors.append(("handler_failed", "%s failed on the server" % (handler,)))
-        self.budget.charge(len(events) + (time.perf_counter() - started) * 1000)
+            spent += timed.spent
+        self.budget.charge(len(events) + spent * 1000)
         try:
             html, ops = await self._render_checked(state)
         except RenderTooBig as error:

@@ -4,6 +4,7 @@ import asyncio
 import copy
 import itertools
 import json
+import time
 
 import pytest
 from djreconnect import protocol
@@ -54,6 +55,29 @@ class ParamsView(LiveView):
         self.count += by
 
 
+class WaitingView(LiveView):
+    """Handlers that wait on I/O (a sleep stands for a database) or burn CPU."""
+
+    view_name = "waiting"
+    template_name = "params.html"
+
+    def mount(self, request, **kwargs):
+        self.doc_id = "waiting"
+        self.count = 0
+
+    @event_handler()
+    async def wait(self, ms: int):
+        await asyncio.sleep(ms / 1000)
+        self.count += 1
+
+    @event_handler()
+    def burn(self, ms: int):
+        until = time.perf_counter() + ms / 1000
+        while time.perf_counter() < until:
+            pass
+        self.count += 1
+
+
 class FailingMountView(LiveView):
     template_name = "params.html"
 
@@ -87,7 +111,9 @@ def signer():
 @pytest.fixture
 def live(settings, templates, signer):
     # (view class, public): public views may be mounted without a grant.
-    registry = {cls.view_name: (cls, True) for cls in (EditorView, BrokenEditorView, ParamsView, FailingMountView)}
+    registry = {
+        cls.view_name: (cls, True) for cls in (EditorView, BrokenEditorView, ParamsView, FailingMountView, WaitingView)
+    }
     return LiveConnection(registry, templates, signer, settings, request=None)
 
 
@@ -317,6 +343,23 @@ def test_async_handler_is_awaited(live, templates, signer):
     assert live.views[VIEW_ID].view.count == 5
     page.apply(reply.ops)
     assert page.text("#count").text() == "5"
+
+
+def test_the_work_budget_charges_a_handlers_own_time_not_its_waits(live, templates, signer):
+    Page(templates, signer, WaitingView).join(live)
+    budget = live.budget
+    # A balance no test event exhausts, refilled by a unit a second: what it loses is
+    # what was charged (within a unit or two).
+    budget.rate, budget.burst, budget.tokens = 1.0, 10**6, 10**6
+    before = budget.tokens
+    for _ in range(3):
+        send(live, event("wait", ms=200))
+    waited = before - budget.tokens
+    # 600 ms of waiting on I/O: three events and their renders, a few units, not 600.
+    assert live.views[VIEW_ID].view.count == 3 and waited < 30
+    before = budget.tokens
+    send(live, event("burn", ms=60))
+    assert before - budget.tokens >= 60  # a millisecond of the handler's own code is a unit
 
 
 def test_two_views_on_one_connection_are_independent(live, templates, signer):
