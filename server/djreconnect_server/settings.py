@@ -167,7 +167,8 @@ class Settings:
         self.max_frame_burst = max_frame_burst
         self.max_views = max_views
         # Work a connection may cause (units: one per event, per 16 KiB rendered, per ms
-        # of handler and render time); past it the connection waits, it is not dropped.
+        # its handlers' own code runs and per ms of render); past it the connection
+        # waits, it is not dropped.
         self.max_work_per_second = max_work_per_second
         self.max_work_burst = max_work_burst
         # One view's render, and what a session holds of renders (two per view).
