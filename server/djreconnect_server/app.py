@@ -325,9 +325,11 @@ class DJReconnect:
     async def sse_post(self, request: Request) -> Response:
         if not self.origin_allowed(request):
             return Response("origin not allowed", status_code=403, media_type="text/plain")
-        channel, refused = self.sse.find(request.headers.get(HEADER_CHANNEL), request.headers.get(HEADER_CSRF))
-        if refused is not None:
-            return Response(refused[1], status_code=refused[0], media_type="text/plain")
+        found = self.sse.find(request.headers.get(HEADER_CHANNEL), request.headers.get(HEADER_CSRF))
+        if found[0] is None:
+            status, reason = found[1]
+            return Response(reason, status_code=status, media_type="text/plain")
+        channel = found[0]
         try:
             body = await self._bounded_body(request)
         except TimeoutError:

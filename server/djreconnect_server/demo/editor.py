@@ -1,6 +1,6 @@
 """The demo's editor view: the seed's reconnection-resilient form, and one field of each kind."""
 
-from typing import Any, Literal, Optional, get_args
+from typing import Any, Literal, Optional, cast, get_args
 
 from starlette.requests import HTTPConnection
 
@@ -53,13 +53,16 @@ class RedisCommentBoard(CommentBoard):
 
     async def add(self, text: str) -> list[str]:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(self.key, text).ltrim(self.key, -COMMENTS_KEPT, -1).lrange(self.key, 0, -1)
+            pipe.rpush(self.key, text)
+            pipe.ltrim(self.key, -COMMENTS_KEPT, -1)
+            pipe.lrange(self.key, 0, -1)
             *_, comments = await pipe.execute()
         self.comments = list(comments)
         return list(comments)
 
     async def refresh(self, message: Any = None) -> None:
-        self.comments = list(await self.redis.lrange(self.key, 0, -1))
+        # The client decodes replies (decode_responses): the items are str.
+        self.comments = cast(list[str], list(await self.redis.lrange(self.key, 0, -1)))
 
 
 BOARD = CommentBoard()
