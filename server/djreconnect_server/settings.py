@@ -49,6 +49,10 @@ def wheel_name() -> str:
 class Settings:
     """Everything configurable about a djreconnect backend.
 
+    Not the runtime's ``djreconnect.connection.Settings`` (its reconnection timing,
+    imported here as ``ConnectionSettings``): this one holds one of those, as ``timing``,
+    and sends it to every page.
+
     ``banner_reconnecting``, ``banner_failed`` and ``banner_retry`` are the reconnection
     banner's words, with placeholders ``{attempt}``, ``{max}`` and (failed) ``{reason}``
     (see ``djreconnect.banner``); a bad one is a ValueError here, not a broken page.

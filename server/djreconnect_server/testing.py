@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from djreconnect import constants, effects, recovery
 from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT, MOUNT_FIRST, Client
 from djreconnect.connection import TIMER_RETRY
-from djreconnect.connection import Settings as ClientSettings
+from djreconnect.connection import Settings as ConnectionSettings
 from djreconnect.patch import PatchError, apply_ops
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from starlette.requests import HTTPConnection, Request
@@ -401,7 +401,7 @@ class LivePage:
             self.root.append(_built(child))
         config = json.loads(cast(LexborNode, parser.css_first("#" + constants.CONFIG_ELEMENT_ID)).text())
         token = config.get("tokens", {}).get(view_cls.view_name, "")
-        self.client = Client(ClientSettings(), random=random.Random(0).random)
+        self.client = Client(ConnectionSettings(), random=random.Random(0).random)
         self.client.add_view(VIEW_ID, view_cls.view_name, token)
         self._act(self.client.start(self._now()), raising=False)
         if not self.client.mounted():
