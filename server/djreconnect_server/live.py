@@ -129,6 +129,12 @@ def _patch_from_page(page_html: str, render_html: str, max_bytes: int, max_depth
 class LiveConnection:
     """The server side of one client connection.
 
+    Transports feed each frame to ``handle``, which never raises: a bug is logged and
+    answered with an Error frame, an unreachable store with an Error frame and a 1013
+    close, a session another process took with a close. ``receive`` is the same work
+    without that guard: it raises (StoreUnavailable, SessionMoved, a bug), for tests that
+    look at the failure itself.
+
     After ``handle`` or ``receive``, ``close_code`` is set (with ``close_reason``) when
     the transport must close the connection: the application refused it (a view that
     cannot be mounted, a flood). The frames returned say why first. ``kick``, when the
@@ -226,7 +232,8 @@ class LiveConnection:
         return protocol.encode(protocol.Error(ref=ref, view=view, code=code, message=message))
 
     async def handle(self, text: str) -> list[str]:
-        """``receive``, except that nothing raises: a failure is logged and answered."""
+        """Handle one inbound frame; returns the frames to send back. Never raises: a
+        failure is answered (what transports call; ``receive`` raises)."""
         try:
             return await self.receive(text)
         except StoreUnavailable as error:
@@ -259,7 +266,9 @@ class LiveConnection:
         return None
 
     async def receive(self, text: str) -> list[str]:
-        """Handle one inbound frame; returns the frames to send back (JSON text)."""
+        """Handle one inbound frame; returns the frames to send back (JSON text). Raises
+        what it cannot handle (StoreUnavailable, SessionMoved, any bug): transports call
+        ``handle``, which answers those instead."""
         refused = self._limit()
         if refused is not None:
             return refused
