@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from collections.abc import Iterable, Sequence
 
 from djreconnect import constants
 from djreconnect.backoff import Backoff, BackoffError
@@ -10,28 +11,28 @@ from djreconnect_server.serving import DEFAULT_HEADER_TIMEOUT_S
 from djreconnect_server.settings import DEFAULT_BODY_TIMEOUT_S
 
 
-def _positive(text):
+def _positive(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
     return value
 
 
-def _above_zero(text):
+def _above_zero(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be > 0")
     return value
 
 
-def _seconds(text):
+def _seconds(text: str) -> float:
     value = float(text)
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError("must be a number of seconds > 0")
     return value
 
 
-def demo_trusted_hosts(host, port, extra=()):
+def demo_trusted_hosts(host: str, port: int, extra: Iterable[str] = ()) -> list[str]:
     """The hosts the demo answers for: its bind address and port, this machine's names
     on that port when it listens on loopback or on every interface, and ``extra``."""
     bracketed = "[%s]" % host if ":" in host and not host.startswith("[") else host
@@ -42,7 +43,7 @@ def demo_trusted_hosts(host, port, extra=()):
     return list(dict.fromkeys(hosts))
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="djreconnect", description="Reconnection-resilient LiveView pages.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the example editor backend")
@@ -148,14 +149,14 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         return run_demo(args)
     return 2
 
 
-def run_demo(args):
+def run_demo(args: argparse.Namespace) -> int:
     from djreconnect_server import serving
     from djreconnect_server.demo import create_app
 

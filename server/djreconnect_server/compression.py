@@ -3,11 +3,14 @@ compressible file is compressed once, on its first request, and kept in a bounde
 
 import gzip
 import mimetypes
+import os
 from collections import OrderedDict
 
 import anyio
 from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from djreconnect_server.headers import cache_control
 
@@ -18,20 +21,22 @@ GZIP_LEVEL = 6
 GZIP_CACHE_FILES = 64
 GZIP_CACHE_BYTES = 32 << 20
 GZIP_MAX_FILE_BYTES = 32 << 20  # larger files are served as they are
+# A cached file: (path, size, modification time in ns).
+CacheKey = tuple[str, int, int]
 
 
 class GzipCache:
     """Compressed file bodies by (path, size, mtime): at most ``max_files`` files and
     ``max_bytes`` bytes of compressed data; past either, the least recently used go."""
 
-    def __init__(self, max_files=GZIP_CACHE_FILES, max_bytes=GZIP_CACHE_BYTES):
+    def __init__(self, max_files: int = GZIP_CACHE_FILES, max_bytes: int = GZIP_CACHE_BYTES) -> None:
         self.max_files = max_files
         self.max_bytes = max_bytes
-        self.entries = OrderedDict()
+        self.entries: OrderedDict[CacheKey, bytes] = OrderedDict()
         self.bytes = 0
-        self.compressing = {}  # key -> lock, while a file is being compressed
+        self.compressing: dict[CacheKey, anyio.Lock] = {}  # key -> lock, while a file is being compressed
 
-    async def get(self, path, stat):
+    async def get(self, path: str, stat: os.stat_result) -> bytes:
         key = (path, stat.st_size, stat.st_mtime_ns)
         body = self.entries.get(key)
         if body is not None:
@@ -46,7 +51,7 @@ class GzipCache:
         self.compressing.pop(key, None)
         return body
 
-    def _keep(self, key, body):
+    def _keep(self, key: CacheKey, body: bytes) -> None:
         if len(body) > self.max_bytes:
             return
         self.entries[key] = body
@@ -56,7 +61,7 @@ class GzipCache:
             self.bytes -= len(dropped)
 
 
-def _compress(path):
+def _compress(path: str) -> bytes:
     with open(path, "rb") as source:
         return gzip.compress(source.read(), GZIP_LEVEL, mtime=0)
 
@@ -65,11 +70,11 @@ class Gzipped:
     """A StaticFiles app whose compressible files go out gzipped to clients that accept it
     (whole GETs only; ranges, HEAD and other clients get the file as it is)."""
 
-    def __init__(self, files, cache):
+    def __init__(self, files: StaticFiles, cache: GzipCache) -> None:
         self.files = files
         self.cache = cache
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.files(scope, receive, send)
             return

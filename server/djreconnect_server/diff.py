@@ -15,10 +15,11 @@ made right for SVG and MathML at parse time (``_escape_foreign_raw_text``).
 """
 
 import re
+from typing import Any, cast
 
 from djreconnect import constants
 from djreconnect.patch import OP_ATTR, OP_SPLICE, OP_TEXT
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 TEXT = "-text"
 COMMENT = "-comment"
@@ -37,37 +38,63 @@ _NEWLINE_EATER_START = re.compile(r"<(?:pre|textarea|listing)[\s/>]")
 _RAW_TEXT_SELECTOR = "style, script, xmp, iframe, noembed, noframes, plaintext"
 # SVG and MathML elements exist only below an <svg> or <math> start tag.
 _FOREIGN_START = re.compile(r"<(?:svg|math)[\s/>]", re.IGNORECASE)
+# A patch operation: [OP_TEXT, path, text], [OP_ATTR, path, name, value] or
+# [OP_SPLICE, path, start, count, html] (see ``djreconnect.patch``).
+Op = list[Any]
+Path = list[int]
+
+
+def html_of(node: LexborNode) -> str:
+    """``node.html``. selectolax types it optional (None for a node it cannot reach);
+    every node of a parsed tree has a serialization."""
+    return cast(str, node.html)
+
+
+def text_of(node: LexborNode) -> str:
+    """``node.text_content`` of a text node (optional in selectolax's types, as above)."""
+    return cast(str, node.text_content)
+
+
+def tag_of(node: LexborNode) -> str:
+    """``node.tag`` (optional in selectolax's types, as above)."""
+    return cast(str, node.tag)
+
+
+def body_of(parser: LexborHTMLParser) -> LexborNode:
+    """``parser.body``: an HTML parser always makes a ``<body>`` (optional in selectolax's
+    types, for a tree it could not build)."""
+    return cast(LexborNode, parser.body)
 
 
 class Fragment:
     """A parsed render: the child nodes of a view's root."""
 
-    def __init__(self, parser, nodes):
+    def __init__(self, parser: LexborHTMLParser, nodes: list[LexborNode]) -> None:
         self._parser = parser  # keeps the lexbor tree alive
         self.nodes = nodes
 
     @property
-    def html(self):
-        return "".join(node.html for node in self.nodes)
+    def html(self) -> str:
+        return "".join(html_of(node) for node in self.nodes)
 
 
-def _children(node):
+def _children(node: LexborNode) -> list[LexborNode]:
     return list(node.iter(include_text=True))
 
 
-def _foreign(element):
+def _foreign(element: LexborNode) -> bool:
     """Whether ``element`` is an SVG or MathML element. Its name does not tell
     (``<svg><style>`` is an SVG element, ``<svg><foreignObject><style>`` an HTML one);
     the parser knows, and says so in a serialization with namespace prefixes."""
-    return element.html_pretty(tag_with_ns=True).startswith(("<svg:", "<math:"))
+    return cast(str, element.html_pretty(tag_with_ns=True)).startswith(("<svg:", "<math:"))
 
 
-def _escape_text(text):
+def _escape_text(text: str) -> str:
     """Text escaped as lexbor escapes it outside raw-text elements."""
     return text.replace("&", "&amp;").replace("\xa0", "&nbsp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _escape_foreign_raw_text(root):
+def _escape_foreign_raw_text(root: LexborNode) -> None:
     """Make lexbor's serialization of ``root`` right in SVG and MathML, in place.
 
     Each text node of a foreign element with a raw-text name gets its escaped form as
@@ -83,26 +110,27 @@ def _escape_foreign_raw_text(root):
         if _foreign(element):
             for child in _children(element):
                 if child.tag == TEXT:
-                    child.replace_with(_escape_text(child.text_content))
+                    child.replace_with(_escape_text(text_of(child)))
     for content in root.template_fragments():
         _escape_foreign_raw_text(content)
 
 
-def parse_fragment(html):
+def parse_fragment(html: str) -> Fragment:
     """Parse HTML that sits in a flow-content element (a ``<div>``, ``<main>``, ``<body>``)."""
     parser = LexborHTMLParser(_DOCUMENT % html)
+    body = body_of(parser)
     if _FOREIGN_START.search(html):
-        _escape_foreign_raw_text(parser.body)
-    return Fragment(parser, _children(parser.body))
+        _escape_foreign_raw_text(body)
+    return Fragment(parser, _children(body))
 
 
-def _closest_view(node):
+def _closest_view(node: LexborNode | None) -> LexborNode | None:
     while node is not None and constants.ATTR_VIEW not in node.attributes:
         node = node.parent
     return node
 
 
-def find_root(parser):
+def find_root(parser: LexborHTMLParser) -> LexborNode:
     """The node a view renders into: the first ``[dj-view]``'s first ``[dj-root]`` if that
     one is the view's own (not a nested view's), else the ``[dj-view]`` itself; with no
     view, the first ``[dj-root]``, else ``<body>``. The runtime's ``dom.view_root`` is the
@@ -114,10 +142,10 @@ def find_root(parser):
             return view
         return root
     root = parser.css_first("[" + constants.ATTR_ROOT + "]")
-    return root if root is not None else parser.body
+    return root if root is not None else body_of(parser)
 
 
-def parse_render(html):
+def parse_render(html: str) -> Fragment:
     """Parse a full render (a page or a fragment) and keep its view root's children."""
     parser = LexborHTMLParser(html)
     root = find_root(parser)
@@ -126,7 +154,7 @@ def parse_render(html):
     return Fragment(parser, _children(root))
 
 
-def _same(old, new):
+def _same(old: LexborNode, new: LexborNode) -> bool:
     """Whether ``old`` can be patched into ``new`` in place."""
     tag = old.tag
     if tag != new.tag:
@@ -142,24 +170,24 @@ def _same(old, new):
     )
 
 
-def _opaque(node):
+def _opaque(node: LexborNode) -> bool:
     """Elements whose content the runtime or another view owns."""
     attrs = node.attributes
     return attrs.get(constants.ATTR_UPDATE) == constants.UPDATE_IGNORE or constants.ATTR_VIEW in attrs
 
 
-def _text_of(node):
+def _text_of(node: LexborNode) -> str:
     if node.tag == COMMENT:
         # Not ``comment_content``: it strips the comment's whitespace.
-        return node.html[4:-3]
-    return node.text_content
+        return html_of(node)[4:-3]
+    return text_of(node)
 
 
-def _html(node):
+def _html(node: LexborNode) -> str:
     """The HTML of ``node`` that a parse in its parent's context turns back into ``node``:
     its serialization, with the newline put back that a parser drops after an HTML
     ``<pre>``, ``<textarea>`` or ``<listing>`` (in template content too)."""
-    html = node.html
+    html = html_of(node)
     tag = node.tag
     if tag in (TEXT, COMMENT) or not _NEWLINE_EATER_START.search(html):
         return html
@@ -183,7 +211,7 @@ def _html(node):
     return html[: html.index(">") + 1] + inner + end
 
 
-def diff_nodes(old, new, path, ops):
+def diff_nodes(old: LexborNode, new: LexborNode, path: Path, ops: list[Op]) -> None:
     """Append to ``ops`` what turns node ``old`` at ``path`` into ``new`` (same kind)."""
     tag = new.tag
     if tag == TEXT or tag == COMMENT:
@@ -210,7 +238,7 @@ def diff_nodes(old, new, path, ops):
             ops.append([OP_ATTR, path, name, value])
 
 
-def diff_children(old, new, path, ops):
+def diff_children(old: list[LexborNode], new: list[LexborNode], path: Path, ops: list[Op]) -> None:
     """Append to ``ops`` what turns child list ``old`` of the node at ``path`` into ``new``."""
     old_count = len(old)
     new_count = len(new)
@@ -233,8 +261,8 @@ def diff_children(old, new, path, ops):
         diff_nodes(old[index], new[index], path + [index], ops)
 
 
-def diff(old, new):
+def diff(old: Fragment, new: Fragment) -> list[Op]:
     """The operations that turn Fragment ``old`` into Fragment ``new``."""
-    ops = []
+    ops: list[Op] = []
     diff_children(old.nodes, new.nodes, [], ops)
     return ops

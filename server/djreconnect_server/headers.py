@@ -5,6 +5,8 @@ A response that already has one of these headers keeps its own: a route that mus
 framed sets ``X-Frame-Options``/``Content-Security-Policy`` itself.
 """
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 # Pages (text/html) may not be framed by any site (clickjacking), old browsers and new.
 PAGE_HEADERS = (
@@ -21,13 +23,13 @@ CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
 CACHE_REVALIDATE = "no-cache"
 
 
-def cache_control(versioned):
+def cache_control(versioned: bool) -> str:
     """The Cache-Control of an asset whose URL is ``versioned`` (changes whenever its
     content does) or not. Switch a route by changing what it passes here."""
     return CACHE_IMMUTABLE if versioned else CACHE_REVALIDATE
 
 
-def _names(headers):
+def _names(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
     return {name.lower() for name, _ in headers}
 
 
@@ -35,17 +37,17 @@ class SecurityHeadersMiddleware:
     """Adds ``X-Content-Type-Options: nosniff`` and the referrer policy to every HTTP
     response, and the framing policy to HTML pages, unless the response sets them."""
 
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message):
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
+                headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
                 present = _names(headers)
                 added = [NOSNIFF, REFERRER_POLICY]
                 content_type = dict((n.lower(), v) for n, v in headers).get(b"content-type", b"")

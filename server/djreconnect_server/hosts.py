@@ -7,7 +7,10 @@ lets it in. ``TrustedHosts`` answers only for the hosts it was given, and an ori
 same-site only when its host is one of them (never because it matches the ``Host``).
 """
 
+from collections.abc import Iterable
+
 from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # Hosts a backend with no public_url answers for: this machine's own names.
@@ -16,7 +19,7 @@ _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
 _IPV6_CHARS = frozenset("0123456789abcdef:.")
 
 
-def parse_host(value):
+def parse_host(value: object) -> tuple[str, int | None] | None:
     """``(host, port)`` from a ``Host`` header or an origin's authority: the host in lower
     case (an IPv6 address in brackets) and the port as an int, or None when absent.
     Anything that is not a plain host name, IPv4 or bracketed IPv6 address is None."""
@@ -41,7 +44,7 @@ def parse_host(value):
     return host, int(port)
 
 
-def parse_origin(origin):
+def parse_origin(origin: object) -> tuple[str, str, int] | None:
     """``(scheme, host, port)`` of an ``Origin`` header (port filled in from the scheme),
     or None for ``null``, other schemes, paths or anything malformed."""
     if not isinstance(origin, str):
@@ -66,12 +69,12 @@ class TrustedHosts:
     backend's own pages must be listed in ``allowed_origins``).
     """
 
-    def __init__(self, entries):
+    def __init__(self, entries: str | Iterable[str]) -> None:
         if isinstance(entries, str):
             entries = [entries]
         self.any = False
-        self.exact = set()  # (host, port or None)
-        self.suffixes = []  # ".example.com"
+        self.exact: set[tuple[str, int | None]] = set()  # (host, port or None)
+        self.suffixes: list[str] = []  # ".example.com"
         for entry in entries:
             if not isinstance(entry, str):
                 raise ValueError("a trusted host must be a string, not %r" % (entry,))
@@ -90,20 +93,20 @@ class TrustedHosts:
         if not (self.any or self.exact or self.suffixes):
             raise ValueError("trusted_hosts is empty: no request would be answered")
 
-    def named(self, host, port):
+    def named(self, host: str, port: int | None) -> bool:
         """Whether ``host`` (and ``port``) is one of the listed hosts (``*`` aside)."""
         if (host, None) in self.exact or (host, port) in self.exact:
             return True
         return any(host.endswith(suffix) for suffix in self.suffixes)
 
-    def allows_host_header(self, value):
+    def allows_host_header(self, value: str | None) -> bool:
         """Whether a request with this ``Host`` header is answered."""
         if self.any:
             return True
         parsed = parse_host(value)
         return parsed is not None and self.named(*parsed)
 
-    def own_origin(self, origin, host_header):
+    def own_origin(self, origin: str, host_header: str | None) -> bool:
         """Whether ``origin`` is the backend's own: a listed host, and the very host and port
         the request was sent to (so a page on another port of the same host is foreign)."""
         parsed = parse_origin(origin)
@@ -120,7 +123,7 @@ class TrustedHosts:
             requested_port = DEFAULT_PORTS[scheme]
         return (host, port) == (requested_host, requested_port)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         entries = ["*"] if self.any else []
         entries += ["%s:%d" % (h, p) if p else h for h, p in sorted(self.exact, key=str)]
         entries += ["*" + suffix for suffix in self.suffixes]
@@ -132,11 +135,11 @@ class TrustedHostMiddleware:
     not trusted. (Starlette's middleware of that name ignores ports and would let the demo
     answer for every port of 127.0.0.1; this one keeps them.)"""
 
-    def __init__(self, app, trusted):
+    def __init__(self, app: ASGIApp, trusted: TrustedHosts) -> None:
         self.app = app
         self.trusted = trusted
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self.trusted.any:
             await self.app(scope, receive, send)
             return

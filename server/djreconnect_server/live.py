@@ -16,16 +16,33 @@ import asyncio
 import concurrent.futures
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from djreconnect import constants, protocol
 from djreconnect.patch import OP_HTML
+from starlette.requests import HTTPConnection
 
-from djreconnect_server.diff import diff, parse_fragment, parse_render
+from djreconnect_server.diff import Op, diff, parse_fragment, parse_render
 from djreconnect_server.pagehtml import PageHTMLRefused, check_page_html
 from djreconnect_server.pubsub import ViewHandle
-from djreconnect_server.sessions import EventRecord, SessionMoved, SessionRegistry, StateError, ViewState, event_digest
+from djreconnect_server.sessions import (
+    EventRecord,
+    Session,
+    SessionMoved,
+    SessionRegistry,
+    StateError,
+    ViewState,
+    event_digest,
+)
+from djreconnect_server.signing import MountSigner
 from djreconnect_server.stores import MemoryStore, StoreUnavailable
-from djreconnect_server.views import HandlerError
+from djreconnect_server.templating import Templates
+from djreconnect_server.views import HandlerError, LiveView
+
+if TYPE_CHECKING:
+    from djreconnect_server.pubsub import PubSub
+    from djreconnect_server.settings import Settings
 
 log = logging.getLogger("djreconnect")
 
@@ -37,6 +54,12 @@ _OFFLOAD = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_pref
 # Work units: one per event, one per RENDER_UNIT_BYTES rendered, one per millisecond.
 RENDER_UNIT_BYTES = 16 << 10
 
+# The views a backend serves, by name: (view class, public).
+Registry = dict[str, tuple[type[LiveView], bool]]
+# How a transport closes a connection from outside: kick(code, reason).
+Kick = Callable[[int, str], object]
+Result = TypeVar("Result")
+
 
 class RenderTooBig(Exception):
     """A render past ``max_render_bytes`` (or the session's render budget)."""
@@ -45,19 +68,19 @@ class RenderTooBig(Exception):
 class RateLimiter:
     """A token bucket: ``rate`` frames a second on average, ``burst`` at once."""
 
-    def __init__(self, rate, burst, clock=time.monotonic):
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self.clock = clock
-        self.tokens = burst
+        self.tokens: float = burst
         self.updated = clock()
 
-    def _refill(self):
+    def _refill(self) -> None:
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
 
-    def allow(self):
+    def allow(self) -> bool:
         self._refill()
         if self.tokens < 1:
             return False
@@ -70,11 +93,11 @@ class WorkBudget(RateLimiter):
     may run the balance below zero; the connection then waits ``wait_s()`` before its next
     frame is handled (it is slowed, not dropped)."""
 
-    def charge(self, units):
+    def charge(self, units: float) -> None:
         self._refill()
         self.tokens -= units
 
-    def wait_s(self):
+    def wait_s(self) -> float:
         self._refill()
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
@@ -85,13 +108,14 @@ class _Timed:
     another task. A handler that awaits a database for a second has done a second of
     nothing the connection should be charged for."""
 
-    def __init__(self, coroutine):
+    def __init__(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         self.coroutine = coroutine
         self.spent = 0.0
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, Any, Any]:
         coroutine = self.coroutine
-        sent, thrown = None, None
+        sent: Any = None
+        thrown: BaseException | None = None
         while True:
             started = time.perf_counter()
             try:
@@ -106,7 +130,9 @@ class _Timed:
                 sent, thrown = None, error
 
 
-def _render_and_diff(templates, view, last_html, max_bytes):
+def _render_and_diff(
+    templates: Templates, view: LiveView, last_html: str | None, max_bytes: int
+) -> tuple[str, list[Op]]:
     """The view's new render and the ops from ``last_html`` to it (pure: thread-safe)."""
     html = templates.render(view)
     if len(html) > max_bytes:
@@ -116,7 +142,7 @@ def _render_and_diff(templates, view, last_html, max_bytes):
     return html, diff(parse_render(last_html), parse_render(html))
 
 
-def _patch_from_page(page_html, render_html, max_bytes, max_depth):
+def _patch_from_page(page_html: str, render_html: str, max_bytes: int, max_depth: int) -> list[Op]:
     """Ops turning what a page shows into ``render_html``: a diff when the page's HTML is
     within bounds, else one op replacing the root's content."""
     new = parse_render(render_html)
@@ -131,6 +157,12 @@ def _patch_from_page(page_html, render_html, max_bytes, max_depth):
 class LiveConnection:
     """The server side of one client connection.
 
+    Transports feed each frame to ``handle``, which never raises: a bug is logged and
+    answered with an Error frame, an unreachable store with an Error frame and a 1013
+    close, a session another process took with a close. ``receive`` is the same work
+    without that guard: it raises (StoreUnavailable, SessionMoved, a bug), for tests that
+    look at the failure itself.
+
     After ``handle`` or ``receive``, ``close_code`` is set (with ``close_reason``) when
     the transport must close the connection: the application refused it (a view that
     cannot be mounted, a flood). The frames returned say why first. ``kick``, when the
@@ -138,40 +170,58 @@ class LiveConnection:
     another connection resumes this one's session.
     """
 
-    def __init__(self, registry, templates, signer, settings, request, sessions=None, hub=None):
+    def __init__(
+        self,
+        registry: Registry,
+        templates: Templates,
+        signer: MountSigner,
+        settings: "Settings",
+        request: HTTPConnection,
+        sessions: SessionRegistry | None = None,
+        hub: "PubSub | None" = None,
+    ) -> None:
         self.registry = registry
         self.templates = templates
         self.signer = signer
         self.settings = settings
         self.request = request
         self.sessions = sessions if sessions is not None else SessionRegistry(MemoryStore())
-        self.session = None
-        self.resumable = set()  # views of a resumed session not yet joined again
+        self.session: Session | None = None
+        self.resumable: set[str] = set()  # views of a resumed session not yet joined again
         self.limiter = RateLimiter(settings.max_frames_per_second, settings.max_frame_burst)
         self.budget = WorkBudget(settings.max_work_per_second, settings.max_work_burst)
-        self.close_code = None
+        self.close_code: int | None = None
         self.close_reason = ""
-        self.kick = None
+        self.kick: Kick | None = None
         self.hub = hub
         # The transport's ordered way out: frames rendered under the session's lock are
         # handed to ``emit`` there, so that pushes and replies leave in render order.
         # Without a transport (tests), they collect in ``pushed``.
-        self.emit = None
-        self.pushed = []
-        self.wait_drained = None  # async: until the transport has sent what it holds
+        self.emit: Callable[[str], None] | None = None
+        self.pushed: list[str] = []
+        self.wait_drained: Callable[[], Awaitable[object]] | None = (
+            None  # async: until the transport has sent what it holds
+        )
 
     @property
-    def views(self):
+    def views(self) -> dict[str, ViewState]:
         """The views this connection serves: view id -> ViewState."""
         return self.session.views if self.session is not None else {}
 
-    def refuse(self, code, reason):
+    @property
+    def _attached(self) -> Session:
+        """The session, in code that runs only while one is attached."""
+        if self.session is None:
+            raise RuntimeError("the connection has no session")
+        return self.session
+
+    def refuse(self, code: int, reason: str) -> None:
         """Ask the transport to close with ``code`` (the first refusal wins)."""
         if self.close_code is None:
             self.close_code = code
             self.close_reason = reason
 
-    def lose_session(self):
+    def lose_session(self) -> None:
         """Another connection resumed this one's session (a half-open drop): stop serving
         it, and close."""
         self.session = None
@@ -181,7 +231,7 @@ class LiveConnection:
         if self.kick is not None:
             self.kick(constants.CLOSE_NORMAL, reason)
 
-    async def restart(self):
+    async def restart(self) -> None:
         """The server restarts on purpose: keep the session in the store, then close
         with 1012 and the restart hint (the page comes back within its window)."""
         self.refuse(constants.CLOSE_SERVICE_RESTART, constants.CLOSE_REASON_RESTART)
@@ -189,7 +239,7 @@ class LiveConnection:
         if self.kick is not None:
             self.kick(constants.CLOSE_SERVICE_RESTART, constants.CLOSE_REASON_RESTART)
 
-    def _moved(self):
+    def _moved(self) -> None:
         """Another process resumed this connection's session (a shared store): the copy
         here is stale. Forget it and close; the page is served over there."""
         session = self.session
@@ -197,7 +247,7 @@ class LiveConnection:
         if session is not None:
             self.sessions.forget(session)
 
-    async def detach(self):
+    async def detach(self) -> None:
         """The transport ended: the session waits for its page to come back."""
         session, self.session = self.session, None
         if session is not None:
@@ -206,11 +256,12 @@ class LiveConnection:
             except StoreUnavailable:
                 log.error("session %s.. could not be kept: the store is unreachable", session.id[:6])
 
-    def _error(self, ref, view, code, message):
+    def _error(self, ref: int | None, view: str | None, code: str, message: str) -> str:
         return protocol.encode(protocol.Error(ref=ref, view=view, code=code, message=message))
 
-    async def handle(self, text):
-        """``receive``, except that nothing raises: a failure is logged and answered."""
+    async def handle(self, text: str) -> list[str]:
+        """Handle one inbound frame; returns the frames to send back. Never raises: a
+        failure is answered (what transports call; ``receive`` raises)."""
         try:
             return await self.receive(text)
         except StoreUnavailable as error:
@@ -222,17 +273,17 @@ class LiveConnection:
             return []
         except Exception:
             log.exception("a frame could not be handled")
-            error = protocol.Error(code="internal_error", message="the server could not handle that frame")
-            return [protocol.encode(error)]
+            failed = protocol.Error(code="internal_error", message="the server could not handle that frame")
+            return [protocol.encode(failed)]
 
-    async def handle_binary(self):
+    async def handle_binary(self) -> list[str]:
         """A binary frame: refused (frames are JSON text), and counted like any other."""
         refused = self._limit()
         if refused is not None:
             return refused
         return [self._error(None, None, "bad_frame", "frames must be text, not binary")]
 
-    def _limit(self):
+    def _limit(self) -> list[str] | None:
         """Frames answering a closed or flooding connection, or None to go on."""
         if self.close_code is not None:
             return []
@@ -242,8 +293,10 @@ class LiveConnection:
             return [self._error(None, None, "rate_limited", reason)]
         return None
 
-    async def receive(self, text):
-        """Handle one inbound frame; returns the frames to send back (JSON text)."""
+    async def receive(self, text: str) -> list[str]:
+        """Handle one inbound frame; returns the frames to send back (JSON text). Raises
+        what it cannot handle (StoreUnavailable, SessionMoved, any bug): transports call
+        ``handle``, which answers those instead."""
         refused = self._limit()
         if refused is not None:
             return refused
@@ -296,17 +349,18 @@ class LiveConnection:
                 return []
         return frames
 
-    def _forget_view(self, view_id):
-        state = self.session.views.pop(view_id, None)
+    def _forget_view(self, view_id: str) -> None:
+        session = self._attached
+        state = session.views.pop(view_id, None)
         if state is not None and self.hub is not None:
-            self.hub.forget_view(self.session.id, view_id, state.view_topics())
+            self.hub.forget_view(session.id, view_id, state.view_topics())
 
-    def _bind(self, view, view_id):
+    def _bind(self, view: LiveView, view_id: str) -> None:
         """Give a view its way to the hub (subscriptions, timers, broadcasts)."""
         if self.hub is not None:
-            view._djreconnect_handle = ViewHandle(self.hub, self.session.id, view_id)
+            view._djreconnect_handle = ViewHandle(self.hub, self._attached.id, view_id)
 
-    async def render_pushed(self, view_id):
+    async def render_pushed(self, view_id: str) -> None:
         """Render a view that pushes changed, once the transport has sent what it had
         (so a slow page gets one render of the newest state, not a backlog)."""
         if self.wait_drained is not None:
@@ -339,11 +393,11 @@ class LiveConnection:
 
     # --- sessions ----------------------------------------------------------------------
 
-    async def _hello(self, hello):
+    async def _hello(self, hello: protocol.Hello) -> str:
         """Attach to the session the page asks for, or to a new one."""
         if self.session is not None:
             return self._error(hello.ref, None, "bad_frame", "hello comes first on a connection, once")
-        session = None
+        session: Session | None = None
         if hello.session is not None:
             session = await self.sessions.claim(hello.session, hello.secret, self)
         resumed = session is not None
@@ -363,21 +417,22 @@ class LiveConnection:
 
     # --- mounting ----------------------------------------------------------------------
 
-    async def _join(self, join):
+    async def _join(self, join: protocol.Join) -> str:
         entry = self.registry.get(join.name)
         if entry is None:
             return self._refuse_join(join, "unknown_view", constants.CLOSE_UNKNOWN_VIEW, "no view named %r" % join.name)
         view_cls, public = entry
-        params = {}
+        params: dict[str, Any] = {}
         if join.token:
-            params = self.signer.verify(join.token, join.name)
-            if params is None:
+            granted = self.signer.verify(join.token, join.name)
+            if granted is None:
                 message = "the mount grant for %r is not valid" % (join.name,)
                 return self._refuse_join(join, "bad_token", constants.CLOSE_BAD_TOKEN, message)
+            params = granted
         elif not public:
             message = "view %r needs a mount grant from its page" % (join.name,)
             return self._refuse_join(join, "bad_token", constants.CLOSE_BAD_TOKEN, message)
-        views = self.session.views
+        views = self._attached.views
         state = views.get(join.view)
         if join.view in self.resumable and state is not None and state.name == join.name:
             self.resumable.discard(join.view)
@@ -421,42 +476,44 @@ class LiveConnection:
         views[join.view] = state
         return protocol.encode(protocol.Rendered(ref=join.ref, view=join.view, ops=ops, version=state.version))
 
-    def _refuse_join(self, join, code, close_code, message):
+    def _refuse_join(self, join: protocol.Join, code: str, close_code: int, message: str) -> str:
         self.refuse(close_code, message)
         return self._error(join.ref, join.view, code, message)
 
-    async def _page_patch(self, state, version, page_html):
+    async def _page_patch(self, state: ViewState, version: int | None, page_html: str) -> list[Op]:
         """Ops from what a resuming page shows (render ``version``, or ``page_html``) to
         the view's current render, parsing the page's HTML only when it must."""
         if version == state.version:
             return []
+        html = state.html or ""  # rendered: a view is kept with its render
         if state.previous is not None and version == state.previous[0]:
             return await self._charged(
-                len(state.html) * 2,
+                len(html) * 2,
                 lambda old, new: diff(parse_render(old), parse_render(new)),
                 state.previous[1],
-                state.html,
+                html,
             )
         settings = self.settings
         return await self._charged(
-            len(page_html) + len(state.html),
+            len(page_html) + len(html),
             _patch_from_page,
             page_html,
-            state.html,
+            html,
             settings.max_page_html_bytes,
             settings.max_page_html_depth,
         )
 
     # --- events ------------------------------------------------------------------------
 
-    async def _dispatch(self, ref, view_id, events, batch=False):
+    async def _dispatch(self, ref: int, view_id: str, events: list[Any], batch: bool = False) -> list[str]:
         """Apply ``events`` ([handler, params] pairs) to view ``view_id`` once, render, and
         answer: an Error per refused event, then the Reply. A lone event that was refused
         gets a Reply only if its handler changed the state before it stopped."""
-        state = self.session.views.get(view_id)
+        session = self._attached
+        state = session.views.get(view_id)
         if state is None:
             return [self._error(ref, view_id, "not_mounted", "view %r is not mounted" % (view_id,))]
-        record = self.session.record
+        record = session.record
         digest = event_digest(view_id, events)
         verdict, recorded = record.check(ref, digest)
         if verdict == EventRecord.REPEAT:
@@ -466,7 +523,7 @@ class LiveConnection:
         if verdict == EventRecord.EXPIRED:
             message = "event id %d is older than the events this session remembers" % ref
             return [self._error(ref, view_id, protocol.ID_EXPIRED, message)]
-        errors = []
+        errors: list[tuple[str, str]] = []
         spent = 0.0  # seconds the handlers' own code ran (their awaits are not charged)
         for position, (handler, params) in enumerate(events):
             if position and position % 50 == 0:
@@ -495,7 +552,15 @@ class LiveConnection:
         record.add(ref, digest, errors)
         return self._answer(ref, view_id, errors, ops or [], state.version, batch or ops is None)
 
-    def _answer(self, ref, view_id, errors, ops, version, always_reply):
+    def _answer(
+        self,
+        ref: int,
+        view_id: str,
+        errors: list[tuple[str, str]] | list[list[str]],
+        ops: list[Op],
+        version: int,
+        always_reply: bool,
+    ) -> list[str]:
         frames = [self._error(ref, view_id, code, message) for code, message in errors]
         if not errors or always_reply:
             frames.append(protocol.encode(protocol.Reply(ref=ref, view=view_id, ops=ops, version=version)))
@@ -503,7 +568,7 @@ class LiveConnection:
             frames.append(protocol.encode(protocol.Reply(ref=None, view=view_id, ops=ops, version=version)))
         return frames
 
-    async def _render_checked(self, state):
+    async def _render_checked(self, state: ViewState) -> tuple[str, list[Op]]:
         """(html, ops from the last render) for ``state``, within the render bounds."""
         settings = self.settings
         others = self.session.render_bytes() - state.render_bytes() if self.session is not None else 0
@@ -516,14 +581,14 @@ class LiveConnection:
         self.budget.charge(len(html) / RENDER_UNIT_BYTES + (time.perf_counter() - started) * 1000)
         return html, ops
 
-    async def _offload(self, size, function, *args):
+    async def _offload(self, size: int, function: Callable[..., Result], *args: Any) -> Result:
         """``function(*args)``, on a worker thread when ``size`` (bytes of HTML involved)
         says it may take more than a few milliseconds."""
         if size <= OFFLOAD_BYTES:
             return function(*args)
         return await asyncio.get_running_loop().run_in_executor(_OFFLOAD, function, *args)
 
-    async def _charged(self, size, function, *args):
+    async def _charged(self, size: int, function: Callable[..., Result], *args: Any) -> Result:
         """``_offload``, with the work charged to this connection: a unit per
         RENDER_UNIT_BYTES of HTML and per millisecond."""
         started = time.perf_counter()

@@ -25,13 +25,13 @@ class PageHTMLRefused(ValueError):
     """Client HTML past a bound; the server renders the view whole instead of patching."""
 
 
-def measure_depth(html, limit):
+def measure_depth(html: str, limit: int) -> int:
     """The nesting depth of ``html`` as an HTML parser would build it at least, counted
     up to ``limit + 1`` (it stops there). An end tag closes an element only when it names
     the innermost open one: well-formed HTML (what a browser's ``innerHTML`` is) is
     counted exactly, and anything else over-counts, since a parser may ignore an end tag
     (``</optgroup>`` inside a ``<div>``) but never closes what is not open. Linear."""
-    stack = []
+    stack: list[str] = []
     deepest = 0
     for match in _TAG.finditer(html):
         name = match.group(2).lower()
@@ -60,7 +60,7 @@ def measure_depth(html, limit):
     return deepest
 
 
-def check_page_html(html, max_bytes, max_depth):
+def check_page_html(html: str, max_bytes: int, max_depth: int) -> None:
     """Raise PageHTMLRefused unless ``html`` is within ``max_bytes`` (UTF-8) and
     ``max_depth``."""
     size = len(html.encode("utf-8", "surrogatepass"))

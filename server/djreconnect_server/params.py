@@ -25,8 +25,14 @@ import inspect
 import types
 import typing
 import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 # How much of a refusal is reported to the client.
@@ -52,26 +58,30 @@ _LIST_TYPES = (
     collections.abc.Iterable,
 )
 _UNIONS = (typing.Union, types.UnionType)
+# A type annotation: a class, or a typing form (``list[int]``, ``Optional[str]``, ...).
+Annotation = Any
+# A validator of a dict of params (a TypedDict made at run time).
+Validator = TypeAdapter[Any]
 
 
 class BadParams(Exception):
     """Params that do not fit a handler; the message names the param and what it expected."""
 
 
-def _validator(fields):
+def _validator(fields: dict[str, Annotation]) -> Validator:
     """One pydantic validator for a dict of optional keys (name -> annotation)."""
-    params = TypedDict("Params", fields, total=False)
-    params.__pydantic_config__ = _CONFIG
+    params = TypedDict("Params", fields, total=False)  # type: ignore[misc]  # fields known at run time only
+    params.__pydantic_config__ = _CONFIG  # type: ignore[attr-defined]  # pydantic reads it off the class
     return TypeAdapter(params)
 
 
-def _bare(annotation):
+def _bare(annotation: Annotation) -> Annotation:
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
     return annotation
 
 
-def _wants_list(annotation):
+def _wants_list(annotation: Annotation) -> bool:
     """Whether every non-None form of ``annotation`` is a collection of values."""
     annotation = _bare(annotation)
     origin = typing.get_origin(annotation)
@@ -82,7 +92,7 @@ def _wants_list(annotation):
     return kind in _LIST_TYPES or (isinstance(kind, type) and issubclass(kind, (list, set, frozenset, tuple)))
 
 
-def _accepts(validator, value):
+def _accepts(validator: Validator, value: object) -> bool:
     try:
         validator.validate_python({"v": value})
     except ValidationError:
@@ -93,12 +103,12 @@ def _accepts(validator, value):
 class _Field:
     """How a raw value is prepared for one annotation before validation."""
 
-    def __init__(self, annotation):
+    def __init__(self, annotation: Annotation) -> None:
         self.wants_list = _wants_list(annotation)
         probe = _validator({"v": annotation})
         self.empty_is_none = _accepts(probe, None) and not _accepts(probe, "")
 
-    def prepare(self, value):
+    def prepare(self, value: Any) -> Any:
         if self.empty_is_none and value == "":
             return None
         if self.wants_list and isinstance(value, (str, int, float, bool)):
@@ -106,11 +116,11 @@ class _Field:
         return value
 
 
-def _is_form_type(annotation):
+def _is_form_type(annotation: Annotation) -> bool:
     return isinstance(annotation, type) and (issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation))
 
 
-def _form_fields(form_type):
+def _form_fields(form_type: "type[BaseModel] | type[DataclassInstance]") -> dict[str, _Field]:
     """The fields of a model or dataclass by the name a form sends them under."""
     if issubclass(form_type, BaseModel):
         return {
@@ -121,7 +131,7 @@ def _form_fields(form_type):
     return {field.name: _Field(hints.get(field.name, typing.Any)) for field in dataclasses.fields(form_type)}
 
 
-def _place(loc):
+def _place(loc: list[int | str]) -> str:
     """An error location as a name: ``value[1]``, ``todo.text``."""
     if not loc:
         return "params"
@@ -131,14 +141,14 @@ def _place(loc):
     return "".join(words)
 
 
-def _shown(value):
+def _shown(value: object) -> str:
     text = repr(value)
     if len(text) > MAX_REPORTED_INPUT:
         text = text[: MAX_REPORTED_INPUT - 3] + "..."
     return text
 
 
-def _describe(error, form):
+def _describe(error: ErrorDetails, form: str | None) -> str:
     """One pydantic error as a sentence naming the param: ``by should be a valid integer``."""
     loc = list(error.get("loc", ()))
     if form is not None and len(loc) > 1 and loc[0] == form:
@@ -155,7 +165,7 @@ def _describe(error, form):
     return "%s (got %s)" % (message, _shown(error.get("input")))
 
 
-def _refusal(error, form):
+def _refusal(error: ValidationError, form: str | None) -> str:
     errors = error.errors(include_url=False)
     described = [_describe(one, form) for one in errors[:MAX_REPORTED_ERRORS]]
     if len(errors) > MAX_REPORTED_ERRORS:
@@ -166,7 +176,7 @@ def _refusal(error, form):
 class HandlerParams:
     """What one handler takes, and how to turn an event's params into its arguments."""
 
-    def __init__(self, function):
+    def __init__(self, function: Callable[..., Any]) -> None:
         self.signature = inspect.signature(function)
         try:
             hints = typing.get_type_hints(function, include_extras=True)
@@ -182,17 +192,19 @@ class HandlerParams:
         self.form_fields = _form_fields(annotated[self.form]) if self.form is not None else {}
         self.fields = {name: _Field(annotation) for name, annotation in annotated.items()}
         self.validator = _validator(annotated) if annotated else None
-        self.extra = None  # (field, validator) for an annotated **kwargs
+        self.extra: tuple[_Field, Validator] | None = None  # (field, validator) for an annotated **kwargs
         for param in params:
             if param.kind == inspect.Parameter.VAR_KEYWORD and param.name in hints:
                 annotation = hints[param.name]
-                self.extra = (_Field(annotation), TypeAdapter(dict[str, annotation], config=_CONFIG))
+                # The value type is known at run time only.
+                validator = TypeAdapter(dict[str, annotation], config=_CONFIG)  # type: ignore[valid-type]
+                self.extra = (_Field(annotation), validator)
 
-    def convert(self, params):
+    def convert(self, params: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments for the handler, converted; BadParams when they do not fit."""
-        form_values = None
+        form_values: dict[str, Any] | None = None
         if self.form is not None and self.form not in params:
-            arguments = {}
+            arguments: dict[str, Any] = {}
             form_values = {}
             for name, value in params.items():
                 if name in self.names:
@@ -208,11 +220,11 @@ class HandlerParams:
         except TypeError as error:
             raise BadParams(str(error)) from None
         if self.validator is not None:
-            values = {}
+            values: dict[str, Any] = {}
             for name, field in self.fields.items():
                 if name in arguments:
                     values[name] = field.prepare(arguments[name])
-            if form_values is not None:
+            if form_values is not None and self.form is not None:
                 fields = self.form_fields
                 values[self.form] = {
                     name: fields[name].prepare(value) if name in fields else value
@@ -233,10 +245,12 @@ class HandlerParams:
         return arguments
 
 
-_BUILT = weakref.WeakKeyDictionary()  # handler function -> HandlerParams: one per handler defined
+_BUILT: weakref.WeakKeyDictionary[Callable[..., Any], HandlerParams] = (
+    weakref.WeakKeyDictionary()
+)  # handler function -> HandlerParams: one per handler defined
 
 
-def handler_params(function):
+def handler_params(function: Callable[..., Any]) -> HandlerParams:
     """The (cached) HandlerParams of a handler's function."""
     built = _BUILT.get(function)
     if built is None:

@@ -25,18 +25,30 @@ import asyncio
 import inspect
 import json
 import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, cast
 
-from djreconnect_server.sessions import new_token
-from djreconnect_server.stores import StoreUnavailable
+from djreconnect_server.sessions import Session, SessionRegistry, new_token
+from djreconnect_server.stores import SharedSessionStore, StoreUnavailable
+
+if TYPE_CHECKING:
+    from djreconnect_server.redisstore import RedisBus
 
 log = logging.getLogger("djreconnect")
+
+# A broadcast crossing processes: {"id": push id, "topic": topic, "message": JSON}.
+Envelope = dict[str, Any]
+# Renders a pushed view and sends it, coalesced: render(session, view id).
+Render = Callable[[Session, str], Awaitable[None]]
+# A process-wide listener of a topic: callback(message).
+Listener = Callable[[Any], Coroutine[Any, Any, object]]
 
 
 class ViewHandle:
     """What a mounted view knows of the live machinery: its session and view ids, and the
     hub (set by the server before ``mount``; None on a view rendered for a page only)."""
 
-    def __init__(self, hub, session_id, view_id):
+    def __init__(self, hub: "PubSub", session_id: str, view_id: str) -> None:
         self.hub = hub
         self.session_id = session_id
         self.view_id = view_id
@@ -45,52 +57,54 @@ class ViewHandle:
 class PubSub:
     """Topics -> subscribed (session id, view id), timers, and the delivery of pushes."""
 
-    def __init__(self, sessions, render):
-        self.sessions = sessions  # the SessionRegistry
+    def __init__(self, sessions: SessionRegistry, render: Render) -> None:
+        self.sessions = sessions
         self.render = render  # async (session, view id) -> renders and sends, coalesced
-        self.topics = {}  # topic -> {(session id, view id)}
-        self.timers = {}  # (session id, view id) -> {TimerHandle}
-        self.pending = set()  # delivery tasks, kept alive until done
-        self.rendering = set()  # (session id, view id) with a render scheduled
-        self.bus = None  # a RedisBus when processes share a store: broadcasts cross processes
-        self.listeners = {}  # topic -> [async callback(message)]: process-wide, before the views
+        self.topics: dict[str, set[tuple[str, str]]] = {}  # topic -> {(session id, view id)}
+        self.timers: dict[tuple[str, str], set[asyncio.TimerHandle]] = {}  # (session id, view id) -> handles
+        self.pending: set[asyncio.Task[object]] = set()  # delivery tasks, kept alive until done
+        self.rendering: set[tuple[str, str]] = set()  # (session id, view id) with a render scheduled
+        self.bus: RedisBus | None = None  # a RedisBus when processes share a store: broadcasts cross processes
+        self.listeners: dict[
+            str, list[Listener]
+        ] = {}  # topic -> [async callback(message)]: process-wide, before the views
 
-    def listen(self, topic, callback):
+    def listen(self, topic: str, callback: Listener) -> None:
         """Call ``callback(message)`` (a coroutine function) in every process for each
         broadcast on ``topic``, before the subscribed views' ``handle_info``."""
         self.listeners.setdefault(topic, []).append(callback)
 
     # --- subscriptions ----------------------------------------------------------------
 
-    def subscribe(self, topic, session_id, view_id):
+    def subscribe(self, topic: str, session_id: str, view_id: str) -> None:
         self.topics.setdefault(topic, set()).add((session_id, view_id))
 
-    def unsubscribe(self, topic, session_id, view_id):
+    def unsubscribe(self, topic: str, session_id: str, view_id: str) -> None:
         subscribers = self.topics.get(topic)
         if subscribers is not None:
             subscribers.discard((session_id, view_id))
             if not subscribers:
                 del self.topics[topic]
 
-    def forget_view(self, session_id, view_id, topics):
+    def forget_view(self, session_id: str, view_id: str, topics: Iterable[str]) -> None:
         """A view left (or its session ended): its subscriptions and timers end."""
         for topic in topics:
             self.unsubscribe(topic, session_id, view_id)
         for handle in self.timers.pop((session_id, view_id), ()):
             handle.cancel()
 
-    def forget_session(self, session):
+    def forget_session(self, session: Session) -> None:
         for view_id, state in session.views.items():
             self.forget_view(session.id, view_id, state.view_topics())
 
-    def unsubscribe_session(self, session):
+    def unsubscribe_session(self, session: Session) -> None:
         """A session went to a shared store: its pushes are the store's now (its timers
         stay: one that fires applies through the store)."""
         for view_id, state in session.views.items():
             for topic in state.view_topics():
                 self.unsubscribe(topic, session.id, view_id)
 
-    def restore(self, session):
+    def restore(self, session: Session) -> None:
         """A session came back from a store: its views' subscriptions count again."""
         for view_id, state in session.views.items():
             for topic in state.view_topics():
@@ -98,7 +112,7 @@ class PubSub:
 
     # --- pushes ---------------------------------------------------------------------
 
-    def broadcast(self, topic, message):
+    def broadcast(self, topic: str, message: Any) -> int:
         """Deliver ``message`` to every view subscribed to ``topic``; returns how many.
         A topic nobody has is a no-op. Callable from any code running on the server's
         event loop (a handler, a route, a background task); delivery happens after the
@@ -110,7 +124,7 @@ class PubSub:
                 json.dumps(message)
             except (TypeError, ValueError) as error:
                 raise ValueError("a broadcast on %r must be JSON to cross processes: %s" % (topic, error)) from None
-            self._spawn(self._publish({"id": new_token(), "topic": topic, "message": message}))
+            self._spawn(self._publish(self.bus, {"id": new_token(), "topic": topic, "message": message}))
             return len(subscribers)
         for callback in self.listeners.get(topic, ()):
             self._spawn(callback(message))
@@ -118,16 +132,18 @@ class PubSub:
             self._spawn(self.deliver(session_id, view_id, message))
         return len(subscribers)
 
-    async def _publish(self, envelope):
+    async def _publish(self, bus: "RedisBus", envelope: Envelope) -> None:
         """Send a broadcast to every process, then apply it to the retained sessions."""
         try:
-            await self.bus.publish(envelope)
+            await bus.publish(envelope)
         except StoreUnavailable as error:
             log.error("a broadcast on %r reached this process only: %s", envelope["topic"], error)
             await self.receive(envelope)
             return
         try:
-            members = await self.sessions.store.topic_members(envelope["topic"])
+            # A bus is set only with a shared store.
+            store = cast(SharedSessionStore, self.sessions.store)
+            members = await store.topic_members(envelope["topic"])
         except StoreUnavailable as error:
             log.error("a broadcast on %r did not reach the retained sessions: %s", envelope["topic"], error)
             return
@@ -138,7 +154,7 @@ class PubSub:
             )
         )
 
-    async def receive(self, envelope):
+    async def receive(self, envelope: Envelope) -> None:
         """A broadcast from the bus (any process's, this one's too): apply it to the views
         of the sessions attached here."""
         topic, push_id = envelope.get("topic"), envelope.get("id")
@@ -155,12 +171,12 @@ class PubSub:
         for session_id, view_id in list(self.topics.get(topic, ())):
             self._spawn(self.deliver(session_id, view_id, message, push_id, topic))
 
-    def send_after(self, session_id, view_id, delay_ms, message):
+    def send_after(self, session_id: str, view_id: str, delay_ms: float, message: Any) -> asyncio.TimerHandle:
         loop = asyncio.get_running_loop()
         key = (session_id, view_id)
         handles = self.timers.setdefault(key, set())
 
-        def fire():
+        def fire() -> None:
             handles.discard(handle)
             if not handles:
                 self.timers.pop(key, None)
@@ -170,12 +186,14 @@ class PubSub:
         handles.add(handle)
         return handle
 
-    def _spawn(self, coroutine):
+    def _spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
 
-    async def deliver(self, session_id, view_id, message, push_id=None, topic=None):
+    async def deliver(
+        self, session_id: str, view_id: str, message: Any, push_id: str | None = None, topic: str | None = None
+    ) -> None:
         """Apply one push to one view, wherever its session is (attached here, or kept by
         the store), then schedule its render if a page is connected. A push with an id
         is applied to a view once, however many ways it arrives."""
@@ -192,7 +210,9 @@ class PubSub:
         if connected:
             self._schedule_render(session, view_id)
 
-    async def _apply(self, session, view_id, message, push_id, topic):
+    async def _apply(
+        self, session: Session, view_id: str, message: Any, push_id: str | None, topic: str | None
+    ) -> bool:
         """handle_info on one view of a borrowed session; whether a page shows it now."""
         state = session.views.get(view_id)
         if state is None:
@@ -210,17 +230,17 @@ class PubSub:
         state.dirty = True
         return session.connection is not None
 
-    def _drop_subscriber(self, session_id, view_id):
+    def _drop_subscriber(self, session_id: str, view_id: str) -> None:
         for topic in list(self.topics):
             self.unsubscribe(topic, session_id, view_id)
 
-    def _schedule_render(self, session, view_id):
+    def _schedule_render(self, session: Session, view_id: str) -> None:
         key = (session.id, view_id)
         if key in self.rendering:
             return  # one render is coming; it will show this push too
         self.rendering.add(key)
 
-        async def render():
+        async def render() -> None:
             try:
                 await self.render(session, view_id)
             finally:

@@ -31,12 +31,15 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio
 import redis.exceptions
+from redis.commands.core import AsyncScript
 
 from djreconnect_server.sessions import Session, new_token, secret_hash
-from djreconnect_server.stores import StoreLimits, StoreUnavailable
+from djreconnect_server.stores import BuildView, OnDrop, StoreLimits, StoreUnavailable
 
 log = logging.getLogger("djreconnect")
 
@@ -174,7 +177,7 @@ return alive
 """
 
 
-def check_redis_url(url):
+def check_redis_url(url: str) -> str:
     """``url`` if it is a ``redis://HOST:PORT/DB`` URL redis-py can use, else ValueError."""
     try:
         redis.asyncio.connection.parse_url(url)
@@ -183,7 +186,9 @@ def check_redis_url(url):
     return url
 
 
-def connect(url, read_timeout_s=COMMAND_TIMEOUT_S, max_connections=MAX_CONNECTIONS):
+def connect(
+    url: str, read_timeout_s: float | None = COMMAND_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS
+) -> redis.asyncio.Redis:
     """A redis-py asyncio client for ``url`` with this package's timeouts, on a bounded
     pool: past ``max_connections`` commands wait for a free connection (at most
     COMMAND_TIMEOUT_S) rather than open more (a deploy's burst of saves would otherwise
@@ -201,7 +206,7 @@ def connect(url, read_timeout_s=COMMAND_TIMEOUT_S, max_connections=MAX_CONNECTIO
     return redis.asyncio.Redis.from_pool(pool)
 
 
-def _now_ms():
+def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
@@ -211,13 +216,20 @@ class RedisStore:
     persistent = True
     shared = True  # other processes resume these sessions: claims go through ``take``
 
-    def __init__(self, url, build_view, limits=None, prefix=DEFAULT_KEY_PREFIX, client=None):
+    def __init__(
+        self,
+        url: str,
+        build_view: BuildView,
+        limits: StoreLimits | None = None,
+        prefix: str = DEFAULT_KEY_PREFIX,
+        client: redis.asyncio.Redis | None = None,
+    ) -> None:
         self.url = check_redis_url(url)
         self.build_view = build_view
         self.limits = limits or StoreLimits()
         self.prefix = prefix
         self.redis = client if client is not None else connect(url)
-        self.on_drop = None  # expired sessions just go: their pushes find nothing
+        self.on_drop: OnDrop | None = None  # expired sessions just go: their pushes find nothing
         self.evicted = 0
         self._keep = self.redis.register_script(KEEP)
         self._save = self.redis.register_script(SAVE)
@@ -227,10 +239,10 @@ class RedisStore:
         self._members = self.redis.register_script(MEMBERS)
         self._unavailable = False
 
-    def key(self, session_id):
+    def key(self, session_id: str) -> str:
         return self.prefix + "s:" + session_id
 
-    async def _call(self, script, keys, args):
+    async def _call(self, script: AsyncScript, keys: list[str], args: list[str | int | float]) -> Any:
         try:
             result = await script(keys=keys, args=args)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
@@ -243,24 +255,24 @@ class RedisStore:
             self._unavailable = False
         return result
 
-    def _retention_ms(self):
+    def _retention_ms(self) -> int:
         return max(1, int(self.limits.retention_s * 1000))
 
     @staticmethod
-    def _encode(session):
+    def _encode(session: Session) -> str:
         return json.dumps(session.to_dict(), separators=(",", ":"))
 
-    def _decode(self, data):
+    def _decode(self, data: str) -> Session:
         return Session.from_dict(json.loads(data), self.build_view)
 
-    async def count(self):
+    async def count(self) -> int:
         """How many sessions are retained (not attached anywhere)."""
         try:
             return await self.redis.zcard(self.prefix + "retained")
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
             raise StoreUnavailable("the session store is unreachable; try again shortly") from None
 
-    async def keep(self, session):
+    async def keep(self, session: Session) -> bool:
         data = self._encode(session)
         subs = [[topic, view_id] for view_id, state in session.views.items() for topic in state.view_topics()]
         lease = session.lease or new_token()
@@ -288,21 +300,27 @@ class RedisStore:
         self.evicted += result
         return True
 
-    async def save(self, session):
+    async def save(self, session: Session) -> bool:
         """Write an attached session through; False when another process owns it now."""
         if session.lease is None:
             session.lease = new_token()
         data = self._encode(session)
-        args = [data, session.secret_digest or "", len(data), session.lease, self._retention_ms()]
+        args: list[str | int | float] = [
+            data,
+            session.secret_digest or "",
+            len(data),
+            session.lease,
+            self._retention_ms(),
+        ]
         return bool(await self._call(self._save, [self.key(session.id)], args))
 
-    async def take(self, session_id, secret):
+    async def take(self, session_id: object, secret: object) -> Session | None:
         if not isinstance(session_id, str) or not isinstance(secret, str):
             return None
         lease = new_token()
         deadline = time.monotonic() + PUSH_LEASE_MS / 1000
         while True:
-            args = [session_id, secret_hash(secret), lease, _now_ms(), self.prefix]
+            args: list[str | int | float] = [session_id, secret_hash(secret), lease, _now_ms(), self.prefix]
             result = await self._call(self._take, [self.key(session_id)], args)
             if result[0] != 1 or time.monotonic() > deadline:
                 break
@@ -313,7 +331,7 @@ class RedisStore:
         session.lease = lease
         return session
 
-    async def peek(self, session_id):
+    async def peek(self, session_id: str) -> Session | None:
         """The retained session under a push lease (give it back with ``update``), or
         None when it is gone or attached to a connection (its process applies the push)."""
         token = new_token()
@@ -329,7 +347,7 @@ class RedisStore:
         session.push_token = token
         return session
 
-    async def update(self, session, changed=True):
+    async def update(self, session: Session, changed: bool = True) -> None:
         token = getattr(session, "push_token", None)
         if token is None:
             return
@@ -337,12 +355,12 @@ class RedisStore:
         data = self._encode(session) if changed else ""
         await self._call(self._update, [self.key(session.id)], [token, data, len(data), session.id, self.prefix])
 
-    async def topic_members(self, topic):
+    async def topic_members(self, topic: str) -> list[tuple[str, str]]:
         """(session id, view id) of the retained sessions subscribed to ``topic``."""
         members = await self._call(self._members, [self.prefix + "topic:" + topic], [self.prefix])
-        return [tuple(member.split("\t", 1)) for member in members if "\t" in member]
+        return [(member.split("\t", 1)[0], member.split("\t", 1)[1]) for member in members if "\t" in member]
 
-    async def close(self):
+    async def close(self) -> None:
         await self.redis.aclose()
 
 
@@ -352,36 +370,39 @@ class RedisBus:
     adds channels to the same subscription (set before ``start``): name -> (async handler
     of a JSON object, longest message in bytes); the SSE router's inbox is one."""
 
-    def __init__(self, url, deliver, prefix=DEFAULT_KEY_PREFIX):
+    def __init__(
+        self, url: str, deliver: Callable[[dict[str, Any]], Awaitable[None]], prefix: str = DEFAULT_KEY_PREFIX
+    ) -> None:
         self.url = url
         self.prefix = prefix
         self.channel = prefix + "bus"
         self.deliver = deliver  # async (envelope dict)
-        self.routes = {}
+        self.routes: dict[str, tuple[Callable[[dict[str, Any]], Awaitable[None]], int]] = {}
         # No read timeout: a subscriber waits for messages as long as none come.
         self.redis = connect(url, read_timeout_s=None, max_connections=BUS_CONNECTIONS)
-        self.task = None
-        self.ready = None  # an asyncio.Event, set while subscribed (made in ``start``)
+        self.task: asyncio.Task[None] | None = None
+        self.ready: asyncio.Event | None = None  # an asyncio.Event, set while subscribed (made in ``start``)
 
-    def start(self):
+    def start(self) -> None:
         self.ready = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self._listen())
 
-    async def publish(self, envelope):
+    async def publish(self, envelope: dict[str, Any]) -> None:
         text = json.dumps(envelope, separators=(",", ":"))
         try:
             await self.redis.publish(self.channel, text)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
             raise StoreUnavailable("the broadcast bus is unreachable: %s" % error) from None
 
-    async def _listen(self):
+    async def _listen(self) -> None:
         delay = BUS_RETRY_S[0]
         down = False
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel, *self.routes)
-                self.ready.set()
+                if self.ready is not None:  # made by start(), which starts this task
+                    self.ready.set()
                 if down:
                     log.warning("the broadcast bus at %s is reachable again", self.url)
                 down = False
@@ -410,7 +431,8 @@ class RedisBus:
                 if not down:
                     log.error("the broadcast bus at %s is unreachable: %s", self.url, error)
                 down = True
-                self.ready.clear()
+                if self.ready is not None:
+                    self.ready.clear()
             finally:
                 try:
                     await pubsub.aclose()
@@ -419,7 +441,7 @@ class RedisBus:
             await asyncio.sleep(delay)
             delay = min(delay * 2, BUS_RETRY_S[1])
 
-    async def close(self):
+    async def close(self) -> None:
         if self.task is not None:
             self.task.cancel()
             try:

@@ -23,13 +23,26 @@ or ``djreconnect_server.serving.run(app, host, port)``, which also raises the op
 limit and derives ``limit_concurrency`` from it.
 """
 
+import asyncio
 import collections
 import logging
 import resource
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+if TYPE_CHECKING:
+    # What the guard is mixed into: uvicorn's httptools protocol (or its h11 one, which
+    # has the same attributes and no parser callbacks).
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Protocol
+
+    from djreconnect_server.settings import Settings
+else:
+    _Protocol = object
 
 log = logging.getLogger("djreconnect.http")
 
@@ -50,7 +63,7 @@ LINGER_S = 1.0
 LOG_INTERVAL_S = 10.0
 
 
-def raise_open_file_limit(target=FD_TARGET):
+def raise_open_file_limit(target: int = FD_TARGET) -> int:
     """Raise the soft RLIMIT_NOFILE toward the hard limit (up to ``target``); the new soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = target if hard == resource.RLIM_INFINITY else min(hard, target)
@@ -63,13 +76,13 @@ def raise_open_file_limit(target=FD_TARGET):
     return target if soft == resource.RLIM_INFINITY else soft
 
 
-def connection_limit(fd_limit):
+def connection_limit(fd_limit: int) -> int:
     """``limit_concurrency`` for an open-file limit: what is left after the reserve, less a
     quarter for files opened while answering (assets) and the overflow."""
     return max(8, (fd_limit - FD_RESERVED) * 3 // 4 - OVERFLOW)
 
 
-class _HeadGuard:
+class _HeadGuard(_Protocol):
     """Mixed into a uvicorn HTTP protocol (httptools or h11): see the module docstring."""
 
     header_timeout_s = DEFAULT_HEADER_TIMEOUT_S
@@ -77,24 +90,25 @@ class _HeadGuard:
     overflow = OVERFLOW
     # Connections that may be waiting for a request head, oldest first (entries that
     # have since started a request are skipped and dropped when met).
-    waiting = None
+    waiting: "collections.OrderedDict[_HeadGuard, None]" = None  # type: ignore[assignment]  # each class made by guarded_protocol has its own
     refusing = 0  # connections being refused now (at most ``overflow``)
-    _fd_limit = None
+    _fd_limit: int | None = None
+    limit_concurrency: int  # uvicorn's may be None; __init__ sets it then
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.limit_concurrency is None:  # uvicorn's own 503 check then uses ours too
             self.limit_concurrency = self._limit_from_descriptors()
-        self._refused = False
+        self._refused: Literal[False, "refused", "counted", "done"] = False
         self._upgraded = False
         self._head_bytes = 0
-        self._deadline = None
+        self._deadline: asyncio.TimerHandle | None = None
         self._lingering = False
-        self._in_head = None
+        self._in_head: bool | None = None
 
     # --- uvicorn's protocol interface -------------------------------------------------
 
-    def connection_made(self, transport):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
         # uvicorn answers 503 once len(connections) reaches the limit: keep them below it.
         if len(self.connections) + 1 >= self.limit_concurrency and not self._evict_one():
             self._refuse(transport)
@@ -102,7 +116,7 @@ class _HeadGuard:
         super().connection_made(transport)
         self._arm()
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         if self._refused:
             if self._refused == "counted":
@@ -112,7 +126,7 @@ class _HeadGuard:
         self.waiting.pop(self, None)
         super().connection_lost(exc)
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> None:
         if self._lingering:
             return  # answered and closing: what else the client sends is dropped
         if self._refused:
@@ -129,15 +143,15 @@ class _HeadGuard:
         else:
             self._head_bytes = 0
 
-    def pause_writing(self):
+    def pause_writing(self) -> None:
         if not self._refused:
             super().pause_writing()
 
-    def resume_writing(self):
+    def resume_writing(self) -> None:
         if not self._refused:
             super().resume_writing()
 
-    def on_response_complete(self):
+    def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing():
             self._head_bytes = 0
@@ -145,15 +159,15 @@ class _HeadGuard:
 
     # httptools' parser callbacks (h11 has none: _in_head stays None).
 
-    def on_message_begin(self):
+    def on_message_begin(self) -> None:
         self._in_head = True
         super().on_message_begin()
 
-    def on_headers_complete(self):
+    def on_headers_complete(self) -> None:
         self._in_head = False
         super().on_headers_complete()
 
-    def handle_websocket_upgrade(self, *args):
+    def handle_websocket_upgrade(self, *args: Any) -> None:
         self._upgraded = True
         self._disarm()
         self.waiting.pop(self, None)
@@ -162,17 +176,17 @@ class _HeadGuard:
     # --- the guard ----------------------------------------------------------------------
 
     @classmethod
-    def _limit_from_descriptors(cls):
+    def _limit_from_descriptors(cls) -> int:
         if _HeadGuard._fd_limit is None:
             soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
             _HeadGuard._fd_limit = FD_TARGET if soft == resource.RLIM_INFINITY else soft
         return connection_limit(_HeadGuard._fd_limit)
 
-    def _waiting_for_head(self):
+    def _waiting_for_head(self) -> bool:
         """No request in progress (the deadline runs, the connection may be evicted)."""
         return not self._upgraded and (self.cycle is None or self.cycle.response_complete)
 
-    def _reading_head(self):
+    def _reading_head(self) -> bool:
         """Whether the bytes just parsed were (part of) a request head. httptools says so
         exactly (between a message's start and its headers' end); with h11, which bounds
         heads itself, it is a head when no request is in progress and the last one's body
@@ -181,19 +195,19 @@ class _HeadGuard:
             return self._in_head
         return self._waiting_for_head() and (self.cycle is None or not self.cycle.more_body)
 
-    def _arm(self):
+    def _arm(self) -> None:
         """Give the connection ``header_timeout_s`` from now to deliver a request head."""
         self._disarm()
         self._deadline = self.loop.call_later(self.header_timeout_s, self._head_timeout)
         self.waiting[self] = None
         self.waiting.move_to_end(self)
 
-    def _disarm(self):
+    def _disarm(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
 
-    def _head_timeout(self):
+    def _head_timeout(self) -> None:
         self._deadline = None
         if self._waiting_for_head() and not self.transport.is_closing():
             if self._head_bytes:
@@ -202,7 +216,7 @@ class _HeadGuard:
                 self.waiting.pop(self, None)
                 self.transport.close()
 
-    def _evict_one(self):
+    def _evict_one(self) -> bool:
         """Close the connection that has waited longest for a request head; False if none."""
         while self.waiting:
             victim, _ = self.waiting.popitem(last=False)
@@ -214,7 +228,7 @@ class _HeadGuard:
                 return True
         return False
 
-    def _refuse(self, transport):
+    def _refuse(self, transport: asyncio.Transport) -> None:
         """Every connection is busy: answer 503 once the request head is in (or after
         REFUSAL_WAIT_S), so the client reads it rather than a reset; past ``overflow``
         refusals at a time, at once. The connection is never handed to uvicorn."""
@@ -229,13 +243,13 @@ class _HeadGuard:
         self._refused = "counted"
         self._deadline = self.loop.call_later(REFUSAL_WAIT_S, self._answer_refusal)
 
-    def _answer_refusal(self):
+    def _answer_refusal(self) -> None:
         self._disarm()
         if not self.transport.is_closing():
             self.transport.write(_response(503, "Service Unavailable", b"too many connections", retry_after=5))
             self.transport.close()
 
-    def _close_with(self, status, phrase, body):
+    def _close_with(self, status: int, phrase: str, body: bytes) -> None:
         """Answer and close, reading (and dropping) for LINGER_S what the client is still
         sending: closing with unread data would reset the connection, and the client
         could lose the answer. (It stays evictable meanwhile.)"""
@@ -249,7 +263,7 @@ class _HeadGuard:
             self.transport.close()
 
 
-def _response(status, phrase, body, retry_after=None):
+def _response(status: int, phrase: str, body: bytes, retry_after: int | None = None) -> bytes:
     head = "HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % (
         status,
         phrase,
@@ -260,7 +274,11 @@ def _response(status, phrase, body, retry_after=None):
     return head.encode("ascii") + b"connection: close\r\n\r\n" + body
 
 
-def guarded_protocol(base=AutoHTTPProtocol, header_timeout_s=DEFAULT_HEADER_TIMEOUT_S, max_header_bytes=None):
+def guarded_protocol(
+    base: type[asyncio.Protocol] = AutoHTTPProtocol,
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+    max_header_bytes: int | None = None,
+) -> type[asyncio.Protocol]:
     """A uvicorn HTTP protocol class: ``base`` (httptools when installed, else h11) with
     the head deadline, the head size limit and the connection cap. Pass it as ``http=``."""
     if not header_timeout_s > 0:
@@ -281,16 +299,16 @@ GuardedHTTPProtocol = guarded_protocol()
 
 
 def uvicorn_options(
-    settings=None,
-    limit_concurrency=None,
-    header_timeout_s=DEFAULT_HEADER_TIMEOUT_S,
-    keep_alive_s=DEFAULT_KEEP_ALIVE_S,
-):
+    settings: "Settings | None" = None,
+    limit_concurrency: int | None = None,
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+    keep_alive_s: int = DEFAULT_KEEP_ALIVE_S,
+) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run``/``uvicorn.Config`` that bound what one
     connection may hold. ``limit_concurrency`` None: derived from the open-file limit."""
     if limit_concurrency is None:
         limit_concurrency = connection_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-    options = {
+    options: dict[str, Any] = {
         "http": guarded_protocol(header_timeout_s=header_timeout_s),
         "limit_concurrency": limit_concurrency,
         "timeout_keep_alive": keep_alive_s,
@@ -303,7 +321,14 @@ def uvicorn_options(
     return options
 
 
-def run(app, host="127.0.0.1", port=8000, settings=None, fd_target=FD_TARGET, **overrides):
+def run(
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    settings: "Settings | None" = None,
+    fd_target: int = FD_TARGET,
+    **overrides: Any,
+) -> None:
     """uvicorn with the open-file limit raised and the limits above, and the drain of a
     deploy (``app.RestartingServer``: on SIGTERM, sessions to the store, then every
     connection closed with 1012 and the restart hint)."""
@@ -316,7 +341,7 @@ def run(app, host="127.0.0.1", port=8000, settings=None, fd_target=FD_TARGET, **
     RestartingServer(uvicorn.Config(app, host=host, port=port, **options)).run()
 
 
-def _pick(mapping, *names):
+def _pick(mapping: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: mapping.pop(name) for name in names if name in mapping}
 
 
@@ -336,14 +361,19 @@ class RateLimitFilter(logging.Filter):
     """One line per message at most every ``interval`` seconds, saying how many were
     dropped since; for ``messages`` only (all when None), without their tracebacks."""
 
-    def __init__(self, messages=None, interval=LOG_INTERVAL_S, clock=time.monotonic):
+    def __init__(
+        self,
+        messages: dict[str, bool] | None = None,
+        interval: float = LOG_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.messages = messages
         self.interval = interval
         self.clock = clock
-        self.last = {}  # message -> (time of the last line, lines dropped since)
+        self.last: dict[str, tuple[float | None, int]] = {}  # message -> (time of the last line, lines dropped since)
 
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         message = record.msg
         if self.messages is not None and message not in self.messages:
             return True
@@ -358,7 +388,7 @@ class RateLimitFilter(logging.Filter):
         if last is not None and now - last < self.interval:
             self.last[message] = (last, dropped + 1)
             return False
-        if dropped:
+        if dropped and last is not None:
             record.msg = "%s [%d more in the last %.0f s]" % (record.msg, dropped, now - last)
         self.last[message] = (now, 0)
         if len(self.last) > 1000:  # many distinct messages: forget the oldest
@@ -366,7 +396,7 @@ class RateLimitFilter(logging.Filter):
         return True
 
 
-def install_log_filter():
+def install_log_filter() -> None:
     """Rate-limit (and make one line of) the client-caused messages of uvicorn and of this
     module. Idempotent."""
     for name, messages in (("uvicorn.error", NOISY_MESSAGES), (log.name, None)):

@@ -34,8 +34,15 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from djreconnect import constants
+
+if TYPE_CHECKING:
+    from djreconnect_server.live import LiveConnection
+    from djreconnect_server.stores import BuildView, SessionStore
+    from djreconnect_server.views import LiveView
 
 log = logging.getLogger("djreconnect")
 
@@ -52,22 +59,24 @@ FORMAT_VERSION = 1
 # Broadcasts a session remembers having applied (by id and view), so that a push that
 # reaches it by two ways (its process, and the publisher for a retained session) applies once.
 PUSH_RECORD_SIZE = 256
+# The outcome of an event: the (code, message) of each error frame it produced.
+Errors = list[list[str]]
 
 
 class SessionMoved(Exception):
     """Another process resumed this session (a shared store): this one no longer serves it."""
 
 
-def new_token():
+def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def secret_hash(secret):
+def secret_hash(secret: str) -> str:
     """What a store keeps of a resume secret: its SHA-256, never the secret itself."""
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def event_digest(view_id, events):
+def event_digest(view_id: str, events: Any) -> str:
     """A fingerprint of an event's payload, to tell a repeat from a reused id."""
     text = json.dumps([view_id, events], sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.blake2s(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
@@ -82,12 +91,14 @@ class EventRecord:
     REUSED = "reused"
     EXPIRED = "expired"
 
-    def __init__(self, limit=constants.DEFAULT_EVENT_RECORD_SIZE):
+    def __init__(self, limit: int = constants.DEFAULT_EVENT_RECORD_SIZE) -> None:
         self.limit = limit
-        self.entries = collections.OrderedDict()  # ref -> (digest, [[code, message], ...])
+        self.entries: collections.OrderedDict[int, tuple[str, Errors]] = (
+            collections.OrderedDict()
+        )  # ref -> (digest, [[code, message], ...])
         self.forgotten_up_to = 0  # the highest id dropped from the record
 
-    def check(self, ref, digest):
+    def check(self, ref: int, digest: str) -> tuple[str, Errors]:
         """(verdict, recorded errors) for event ``ref`` with payload ``digest``."""
         entry = self.entries.get(ref)
         if entry is not None:
@@ -98,23 +109,25 @@ class EventRecord:
             return self.EXPIRED, []
         return self.NEW, []
 
-    def add(self, ref, digest, errors):
+    def add(self, ref: int, digest: str, errors: Iterable[Sequence[str]]) -> None:
         self.entries[ref] = (digest, [list(error) for error in errors])
         while len(self.entries) > self.limit:
             old_ref, _ = self.entries.popitem(last=False)
             self.forgotten_up_to = max(self.forgotten_up_to, old_ref)
 
-    def size(self):
+    def size(self) -> int:
         total = 0
         for digest, errors in self.entries.values():
             total += RECORD_ENTRY_BYTES + sum(len(code) + len(message) for code, message in errors)
         return total
 
-    def to_list(self):
+    def to_list(self) -> list[list[Any]]:
         return [[ref, digest, errors] for ref, (digest, errors) in self.entries.items()]
 
     @classmethod
-    def from_list(cls, entries, forgotten_up_to, limit=constants.DEFAULT_EVENT_RECORD_SIZE):
+    def from_list(
+        cls, entries: list[list[Any]], forgotten_up_to: int, limit: int = constants.DEFAULT_EVENT_RECORD_SIZE
+    ) -> "EventRecord":
         record = cls(limit)
         for ref, digest, errors in entries:
             record.entries[ref] = (digest, errors)
@@ -127,7 +140,14 @@ class ViewState:
     page the template produced) numbered ``version``, and the render before it, so a
     page that missed the last reply can be patched from what it has."""
 
-    def __init__(self, name, view, html=None, version=0, previous=None):
+    def __init__(
+        self,
+        name: str,
+        view: "LiveView",
+        html: str | None = None,
+        version: int = 0,
+        previous: tuple[int, str] | None = None,
+    ) -> None:
         self.name = name
         self.view = view
         self.html = html
@@ -135,11 +155,11 @@ class ViewState:
         self.previous = previous  # (version, html) of the render before, or None
         self.dirty = False  # pushed to since the last render
 
-    def view_topics(self):
+    def view_topics(self) -> list[str]:
         """The topics the view subscribes to."""
         return sorted(getattr(self.view, "_djreconnect_topics", ()))
 
-    def advance(self, html):
+    def advance(self, html: str) -> bool:
         """Record a new render; returns whether it differs from the last one."""
         if html == self.html:
             self.dirty = False
@@ -151,7 +171,7 @@ class ViewState:
         self.version += 1
         return True
 
-    def render_bytes(self):
+    def render_bytes(self) -> int:
         size = len(self.html or "")
         if self.previous is not None:
             size += len(self.previous[1])
@@ -162,7 +182,7 @@ class StateError(ValueError):
     """A view's state that a store cannot keep (not JSON), naming the view and attribute."""
 
 
-def dump_view_state(view):
+def dump_view_state(view: "LiveView") -> dict[str, Any]:
     """A view's state as JSON-able data: ``view.dump_state()``; StateError names the
     attribute a store cannot keep."""
     state = view.dump_state()
@@ -181,18 +201,20 @@ class Session:
     """A page's live session: its views and exactly-once record, and the connection that
     serves it now (None while its page is away)."""
 
-    def __init__(self, session_id=None, record_limit=constants.DEFAULT_EVENT_RECORD_SIZE):
+    def __init__(self, session_id: str | None = None, record_limit: int = constants.DEFAULT_EVENT_RECORD_SIZE) -> None:
         self.id = session_id or new_token()
-        self.secret_digest = None
-        self.views = {}  # view id (the page's) -> ViewState
+        self.secret_digest: str | None = None
+        self.views: dict[str, ViewState] = {}  # view id (the page's) -> ViewState
         self.record = EventRecord(record_limit)
-        self.connection = None
+        self.connection: LiveConnection | None = None
         self.lock = asyncio.Lock()  # one frame, push or save at a time
-        self.lease = None  # a shared store's token for the attachment serving it
-        self.push_token = None  # a shared store's token for a push applied to it while retained
-        self.pushes = collections.OrderedDict()  # "push id/view id" of broadcasts applied
+        self.lease: str | None = None  # a shared store's token for the attachment serving it
+        self.push_token: str | None = None  # a shared store's token for a push applied to it while retained
+        self.pushes: collections.OrderedDict[str, None] = (
+            collections.OrderedDict()
+        )  # "push id/view id" of broadcasts applied
 
-    def note_push(self, key):
+    def note_push(self, key: str) -> bool:
         """Record broadcast ``key`` as applied; False when it already was."""
         if key in self.pushes:
             return False
@@ -201,21 +223,21 @@ class Session:
             self.pushes.popitem(last=False)
         return True
 
-    def rotate_secret(self):
+    def rotate_secret(self) -> str:
         """A new resume secret (the old one stops working); returns it."""
         secret = new_token()
         self.secret_digest = secret_hash(secret)
         return secret
 
-    def check_secret(self, secret):
+    def check_secret(self, secret: object) -> bool:
         if self.secret_digest is None or not isinstance(secret, str):
             return False
         return hmac.compare_digest(secret_hash(secret), self.secret_digest)
 
-    def render_bytes(self):
+    def render_bytes(self) -> int:
         return sum(state.render_bytes() for state in self.views.values())
 
-    def size(self):
+    def size(self) -> int:
         """Bytes this session costs while retained (an estimate; see the memory benchmark)."""
         total = SESSION_OVERHEAD_BYTES + self.record.size()
         for view_id, state in self.views.items():
@@ -225,10 +247,10 @@ class Session:
 
     # --- the stored form ------------------------------------------------------------
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The session as JSON-able data (format ``FORMAT_VERSION``). StateError when a
         view's state is not JSON."""
-        views = {}
+        views: dict[str, dict[str, Any]] = {}
         for view_id, state in self.views.items():
             views[view_id] = {
                 "name": state.name,
@@ -250,7 +272,9 @@ class Session:
         }
 
     @classmethod
-    def from_dict(cls, data, build_view, record_limit=constants.DEFAULT_EVENT_RECORD_SIZE):
+    def from_dict(
+        cls, data: Any, build_view: "BuildView", record_limit: int = constants.DEFAULT_EVENT_RECORD_SIZE
+    ) -> "Session":
         """The session ``to_dict`` wrote. ``build_view(name, state)`` makes a view object
         (None when no view has that name any more: the view is left out, and remounts)."""
         if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
@@ -280,17 +304,18 @@ class SessionRegistry:
     live in ``attached``; detached ones are the store's (kept for the retention period,
     within its count and byte bounds)."""
 
-    def __init__(self, store, record_limit=constants.DEFAULT_EVENT_RECORD_SIZE):
+    def __init__(self, store: "SessionStore", record_limit: int = constants.DEFAULT_EVENT_RECORD_SIZE) -> None:
         self.store = store
         self.record_limit = record_limit
-        self.attached = {}  # session id -> Session
-        self.on_restore = None  # called with a session a store gave back
-        self.on_keep = None  # called with a session handed to a shared store (its pushes are the store's now)
-        self._loading = {}  # session id -> asyncio.Lock while a stored copy is in use
-        self.claims = set()  # futures of resumes in progress (a broadcast waits for them)
+        self.attached: dict[str, Session] = {}  # session id -> Session
+        self.on_restore: Callable[[Session], None] | None = None  # called with a session a store gave back
+        # Called with a session handed to a shared store (its pushes are the store's now).
+        self.on_keep: Callable[[Session], None] | None = None
+        self._loading: dict[str, asyncio.Lock] = {}  # session id -> asyncio.Lock while a stored copy is in use
+        self.claims: set[asyncio.Future[None]] = set()  # futures of resumes in progress (a broadcast waits for them)
 
     @contextlib.asynccontextmanager
-    async def _stored(self, session_id):
+    async def _stored(self, session_id: str) -> AsyncIterator[None]:
         """One user at a time of a session the store holds (a resume, a push)."""
         lock = self._loading.get(session_id)
         if lock is None:
@@ -303,7 +328,7 @@ class SessionRegistry:
                 del self._loading[session_id]
 
     @contextlib.asynccontextmanager
-    async def borrow(self, session_id):
+    async def borrow(self, session_id: str) -> AsyncIterator[Session | None]:
         """The session ``session_id`` under its lock, wherever it is (attached here, or
         kept by the store, written back after), or None when it is gone (or, with a
         shared store, served by another process). For pushes."""
@@ -328,12 +353,12 @@ class SessionRegistry:
                 finally:
                     await self.store.update(session)
 
-    def new(self, connection):
+    def new(self, connection: "LiveConnection") -> Session:
         session = Session(record_limit=self.record_limit)
         self._attach(session, connection)
         return session
 
-    async def claim(self, session_id, secret, connection):
+    async def claim(self, session_id: str, secret: object, connection: "LiveConnection") -> Session | None:
         """The session ``session_id`` for ``connection``, if ``secret`` is its current
         secret; a connection that still holds it (a half-open drop) loses it. None when
         the session is gone or the secret is wrong (the two are not told apart)."""
@@ -358,13 +383,13 @@ class SessionRegistry:
             self.on_restore(session)
         return session
 
-    async def _claim_shared(self, session_id, secret, connection):
+    async def _claim_shared(self, session_id: str, secret: object, connection: "LiveConnection") -> Session | None:
         """A resume with a store other processes share: always the store's atomic
         ``take`` (the secret is spent there, so of two processes resuming one session only
         one wins), even when this process still holds a copy (a half-open drop)."""
         if not isinstance(session_id, str):
             return None
-        done = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.claims.add(done)
         try:
             async with self._stored(session_id):
@@ -391,17 +416,17 @@ class SessionRegistry:
             self.claims.discard(done)
             done.set_result(None)
 
-    async def settle(self):
+    async def settle(self) -> None:
         """Wait for the resumes in progress now (so that a broadcast finds their views)."""
         pending = list(self.claims)
         if pending:
             await asyncio.wait(pending)
 
-    def _attach(self, session, connection):
+    def _attach(self, session: Session, connection: "LiveConnection") -> None:
         session.connection = connection
         self.attached[session.id] = session
 
-    async def release(self, session, connection):
+    async def release(self, session: Session, connection: "LiveConnection") -> None:
         """``connection`` ended: keep ``session`` for its page to come back to."""
         if session.connection is not connection:
             return
@@ -423,7 +448,7 @@ class SessionRegistry:
                     if self.on_keep is not None:
                         self.on_keep(session)
 
-    def forget(self, session):
+    def forget(self, session: Session) -> None:
         """Drop this process's stale copy of a session another process serves now."""
         session.connection = None
         if self.attached.get(session.id) is session:
@@ -431,13 +456,13 @@ class SessionRegistry:
         if self.on_keep is not None:
             self.on_keep(session)
 
-    async def save(self, session):
+    async def save(self, session: Session) -> None:
         """Write an attached session through to a persistent store (before a reply).
         SessionMoved when a shared store says another process serves it now."""
         if await self.store.save(session) is False:
             raise SessionMoved(session.id)
 
-    async def close(self):
+    async def close(self) -> None:
         """Keep every attached session (a shutdown), then close the store."""
         for session in list(self.attached.values()):
             session.connection = None

@@ -1,7 +1,9 @@
 """Backend settings: transport, timing, where the browser assets come from, limits."""
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from djreconnect import constants
@@ -21,7 +23,7 @@ _BUNDLED_WHEELS = Path(__file__).resolve().parent / "wheels"
 DEFAULT_BODY_TIMEOUT_S = 20.0
 
 
-def default_trusted_hosts(public_url):
+def default_trusted_hosts(public_url: str) -> list[str]:
     """The hosts a backend answers for unless told: ``public_url``'s, or this machine's."""
     if public_url:
         url = urlsplit(public_url)
@@ -37,7 +39,7 @@ def default_trusted_hosts(public_url):
     return list(LOCAL_HOSTS)
 
 
-def wheel_name():
+def wheel_name() -> str:
     """The browser wheel's file name: the version of the client package this server speaks."""
     from djreconnect import __version__
 
@@ -46,6 +48,10 @@ def wheel_name():
 
 class Settings:
     """Everything configurable about a djreconnect backend.
+
+    Not the runtime's ``djreconnect.connection.Settings`` (its reconnection timing,
+    imported here as ``ConnectionSettings``): this one holds one of those, as ``timing``,
+    and sends it to every page.
 
     ``banner_reconnecting``, ``banner_failed`` and ``banner_retry`` are the reconnection
     banner's words, with placeholders ``{attempt}``, ``{max}`` and (failed) ``{reason}``
@@ -69,50 +75,50 @@ class Settings:
 
     def __init__(
         self,
-        secret_key,
-        transport=constants.TRANSPORT_WEBSOCKET,
-        interpreter=constants.INTERPRETER_PYODIDE,
-        backoff=None,
-        heartbeat_interval_ms=constants.DEFAULT_HEARTBEAT_INTERVAL_MS,
-        heartbeat_timeout_ms=constants.DEFAULT_HEARTBEAT_TIMEOUT_MS,
-        connect_timeout_ms=constants.DEFAULT_CONNECT_TIMEOUT_MS,
-        prefix=constants.DEFAULT_PREFIX,
-        public_url="",
-        allowed_origins=(),
-        trusted_hosts=None,
-        max_frame_bytes=constants.DEFAULT_MAX_FRAME_BYTES,
-        max_frames_per_second=100,
-        max_frame_burst=1000,
-        max_views=32,
-        max_work_per_second=200,
-        max_work_burst=400,
-        max_render_bytes=1 << 20,
-        max_session_render_bytes=4 << 20,
-        max_page_html_bytes=256 << 10,
-        max_page_html_depth=256,
-        max_stream_buffer_bytes=4 << 20,
-        banner_delay_ms=constants.DEFAULT_BANNER_DELAY_MS,
-        restart_window_ms=constants.DEFAULT_RESTART_WINDOW_MS,
-        store=constants.DEFAULT_STORE,
-        session_retention_s=constants.DEFAULT_SESSION_RETENTION_S,
-        max_retained_sessions=constants.DEFAULT_MAX_RETAINED_SESSIONS,
-        max_retained_bytes=constants.DEFAULT_MAX_RETAINED_BYTES,
-        body_timeout_s=DEFAULT_BODY_TIMEOUT_S,
-        banner_reconnecting=constants.DEFAULT_BANNER_RECONNECTING,
-        banner_failed=constants.DEFAULT_BANNER_FAILED,
-        banner_retry=constants.DEFAULT_BANNER_RETRY,
-        assets=None,
-        cdn_url=constants.DEFAULT_CDN_URL,
-        pyscript_url=None,
-        pyodide_url=None,
-        micropython_url=None,
-        wheel_url=None,
-        node_modules_dir=None,
-        wheels_dir=None,
-        preload=True,
-        compress=True,
-        boot_timeout_ms=constants.DEFAULT_BOOT_TIMEOUT_MS,
-    ):
+        secret_key: str,
+        transport: str = constants.TRANSPORT_WEBSOCKET,
+        interpreter: str = constants.INTERPRETER_PYODIDE,
+        backoff: Backoff | None = None,
+        heartbeat_interval_ms: int = constants.DEFAULT_HEARTBEAT_INTERVAL_MS,
+        heartbeat_timeout_ms: int = constants.DEFAULT_HEARTBEAT_TIMEOUT_MS,
+        connect_timeout_ms: int = constants.DEFAULT_CONNECT_TIMEOUT_MS,
+        prefix: str = constants.DEFAULT_PREFIX,
+        public_url: str = "",
+        allowed_origins: Iterable[str] = (),
+        trusted_hosts: str | Iterable[str] | None = None,
+        max_frame_bytes: int = constants.DEFAULT_MAX_FRAME_BYTES,
+        max_frames_per_second: float = 100,
+        max_frame_burst: float = 1000,
+        max_views: int = 32,
+        max_work_per_second: int = 200,
+        max_work_burst: int = 400,
+        max_render_bytes: int = 1 << 20,
+        max_session_render_bytes: int = 4 << 20,
+        max_page_html_bytes: int = 256 << 10,
+        max_page_html_depth: int = 256,
+        max_stream_buffer_bytes: int = 4 << 20,
+        banner_delay_ms: int = constants.DEFAULT_BANNER_DELAY_MS,
+        restart_window_ms: int = constants.DEFAULT_RESTART_WINDOW_MS,
+        store: str = constants.DEFAULT_STORE,
+        session_retention_s: float = constants.DEFAULT_SESSION_RETENTION_S,
+        max_retained_sessions: int = constants.DEFAULT_MAX_RETAINED_SESSIONS,
+        max_retained_bytes: int = constants.DEFAULT_MAX_RETAINED_BYTES,
+        body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+        banner_reconnecting: str = constants.DEFAULT_BANNER_RECONNECTING,
+        banner_failed: str = constants.DEFAULT_BANNER_FAILED,
+        banner_retry: str = constants.DEFAULT_BANNER_RETRY,
+        assets: str | None = None,
+        cdn_url: str = constants.DEFAULT_CDN_URL,
+        pyscript_url: str | None = None,
+        pyodide_url: str | None = None,
+        micropython_url: str | None = None,
+        wheel_url: str | None = None,
+        node_modules_dir: str | os.PathLike[str] | None = None,
+        wheels_dir: str | os.PathLike[str] | None = None,
+        preload: bool = True,
+        compress: bool = True,
+        boot_timeout_ms: int = constants.DEFAULT_BOOT_TIMEOUT_MS,
+    ) -> None:
         if not isinstance(secret_key, str) or len(secret_key) < 16:
             raise ValueError("secret_key must be a string of at least 16 characters")
         if transport not in constants.TRANSPORTS:
@@ -213,29 +219,29 @@ class Settings:
         if assets == constants.ASSETS_AUTO:
             assets = constants.ASSETS_LOCAL if self._installed_locally() else constants.ASSETS_CDN
         self.assets = assets
-        self._packages = None
+        self._packages: dict[str, dict[str, Any]] | None = None
 
-    def idle_timeout_s(self):
+    def idle_timeout_s(self) -> float:
         """How long a connection may stay silent before the server drops it (its session
         is kept): two heartbeat periods, since a live page pings every interval."""
         return 2 * (self.heartbeat_interval_ms + self.heartbeat_timeout_ms) / 1000
 
     # --- where pages load their assets from ---------------------------------------
 
-    def _served_packages(self):
+    def _served_packages(self) -> list[str]:
         """The npm packages whose URLs this backend decides (not set one by one)."""
         return [key for key in npm.PACKAGES if not self.asset_overrides[key]]
 
-    def _installed_locally(self):
+    def _installed_locally(self) -> bool:
         return all(
             (npm.package_path(key, self.node_modules_dir) / npm.PACKAGES[key]["entry"]).is_file()
             for key in self._served_packages()
         )
 
-    def packages(self):
+    def packages(self) -> dict[str, dict[str, Any]]:
         """Per npm package: its version and (PyScript) the modules a page always loads."""
         if self._packages is None:
-            packages = {}
+            packages: dict[str, dict[str, Any]] = {}
             if self.assets == constants.ASSETS_CDN:
                 try:
                     manifest = npm.manifest()
@@ -255,7 +261,7 @@ class Settings:
             self._packages = packages
         return self._packages
 
-    def package_url(self, key, base):
+    def package_url(self, key: str, base: str) -> str:
         """The folder a package's page files are loaded from (``base``: the backend's
         URL and prefix, as pages see it)."""
         path = npm.cdn_path(key, self.packages()[key]["version"])
@@ -263,29 +269,29 @@ class Settings:
             return self.cdn_url + "/" + path
         return base + constants.PATH_NPM + "/" + path
 
-    def asset_urls(self, base=None):
+    def asset_urls(self, base: str | None = None) -> dict[str, str]:
         """Every URL a page loads, by name: ``pyscript`` (core.js), ``pyscript_css``,
         ``pyodide``, ``micropython`` (their .mjs) and ``wheel``."""
         base = self.public_url + self.prefix if base is None else base
-        urls = {}
+        urls: dict[str, str] = {}
         for key, package in npm.PACKAGES.items():
             urls[key] = self.asset_overrides[key] or self.package_url(key, base) + "/" + package["entry"]
         urls["pyscript_css"] = urls["pyscript"].rsplit("/", 1)[0] + "/core.css"
         urls["wheel"] = self.asset_overrides["wheel"] or base + constants.PATH_WHEELS + "/" + wheel_name()
         return urls
 
-    def integrity(self, base=None):
+    def integrity(self, base: str | None = None) -> dict[str, str]:
         """Subresource Integrity values by URL, for the CDN files this release pins."""
         if self.assets != constants.ASSETS_CDN:
             return {}
-        hashes = {}
+        hashes: dict[str, str] = {}
         for key in self._served_packages():
-            folder = self.package_url(key, base)
+            folder = self.package_url(key, base or "")  # a CDN's URL: no part of it is base's
             for name, value in self.packages()[key]["integrity"].items():
                 hashes[folder + "/" + name] = value
         return hashes
 
-    def preloads(self, interpreter=None, base=None):
+    def preloads(self, interpreter: str | None = None, base: str | None = None) -> list[tuple[str, str]]:
         """What the first HTML can start fetching at once, as (url, "module" | "fetch"):
         PyScript's modules, the interpreter and its files, and the wheel."""
         interpreter = interpreter or self.interpreter
@@ -307,7 +313,7 @@ class Settings:
         found.append((urls["wheel"], "fetch"))
         return found
 
-    def wheel_file(self):
+    def wheel_file(self) -> Path:
         """The browser wheel this backend serves, or a clear error saying how to get one."""
         name = wheel_name()
         folders = [self.wheels_dir] if self.wheels_dir is not None else [_BUNDLED_WHEELS, _CHECKOUT / "wheels"]
@@ -320,7 +326,7 @@ class Settings:
             "it (`pip wheel --no-deps -w wheels browser`)" % (name, " or ".join(str(folder) for folder in folders))
         )
 
-    def check_assets(self):
+    def check_assets(self) -> None:
         """Raise a clear error, naming the setting and what to run, when something a page
         needs cannot be served."""
         if self.assets == constants.ASSETS_LOCAL:
@@ -337,7 +343,7 @@ class Settings:
         if not self.asset_overrides["wheel"]:
             self.wheel_file()
 
-    def client_config(self):
+    def client_config(self) -> dict[str, Any]:
         """The runtime settings a page's include carries."""
         config = {"url": self.public_url, "prefix": self.prefix, "transport": self.transport}
         config.update(self.timing.to_dict())

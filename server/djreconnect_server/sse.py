@@ -24,11 +24,19 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from djreconnect import constants
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
 
+from djreconnect_server.live import LiveConnection
+from djreconnect_server.settings import Settings
 from djreconnect_server.stores import StoreUnavailable
+
+if TYPE_CHECKING:  # sseroute imports this module
+    from djreconnect_server.sseroute import SSERouter
 
 log = logging.getLogger("djreconnect")
 
@@ -44,12 +52,12 @@ KEEPALIVE_S = 15
 class Channel:
     """One stream's connection: its frames waiting to be streamed, within a byte budget."""
 
-    def __init__(self, live, max_bytes):
+    def __init__(self, live: LiveConnection, max_bytes: int) -> None:
         self.id = secrets.token_urlsafe(24)
         self.csrf = secrets.token_urlsafe(24)
         self.live = live
         self.max_bytes = max_bytes
-        self.waiting = collections.deque()  # (id, frame)
+        self.waiting: collections.deque[tuple[int, str]] = collections.deque()  # (id, frame)
         self.waiting_bytes = 0
         self.next_id = 1
         self.wakeup = asyncio.Event()
@@ -57,11 +65,11 @@ class Channel:
         self.drained.set()
         self.posting = False
         self.last_post = time.monotonic()
-        self.refusal = None  # (code, reason) once the channel is to close
+        self.refusal: tuple[int, str] | None = None  # (code, reason) once the channel is to close
         self.ended = False
-        self.on_refused = None
+        self.on_refused: Callable[[], None] | None = None
 
-    def push(self, frame):
+    def push(self, frame: str) -> None:
         if self.refusal is not None:
             return
         size = len(frame)
@@ -74,7 +82,7 @@ class Channel:
         self.drained.clear()
         self.wakeup.set()
 
-    def take_one(self):
+    def take_one(self) -> tuple[int, str]:
         """The oldest waiting frame, as the stream sends it: it counts against the budget
         until then (a stream blocked on a page that does not read holds no more)."""
         number, frame = self.waiting.popleft()
@@ -83,14 +91,14 @@ class Channel:
             self.drained.set()
         return number, frame
 
-    def refuse(self, code, reason):
+    def refuse(self, code: int, reason: str) -> None:
         if self.refusal is None:
             self.refusal = (code, reason)
             self.wakeup.set()
             if self.on_refused is not None:
                 self.on_refused()
 
-    def check(self, csrf):
+    def check(self, csrf: object) -> bool:
         """Whether ``csrf`` is this channel's token (constant time; any text is safe)."""
         if not isinstance(csrf, str):
             return False
@@ -100,14 +108,14 @@ class Channel:
 class SSEHub:
     """The open SSE channels of a backend."""
 
-    def __init__(self, new_live, settings):
+    def __init__(self, new_live: Callable[[Request], LiveConnection], settings: Settings) -> None:
         self.new_live = new_live  # request -> LiveConnection
         self.settings = settings
-        self.channels = {}
-        self._detaching = set()
-        self.router = None  # an SSERouter when processes share a store: POSTs may reach another
+        self.channels: dict[str, Channel] = {}
+        self._detaching: set[asyncio.Task[None]] = set()
+        self.router: SSERouter | None = None  # when processes share a store: POSTs may reach another
 
-    def stream(self, request):
+    def stream(self, request: Request) -> EventSourceResponse:
         """The EventSourceResponse of a new channel."""
         live = self.new_live(request)
         channel = Channel(live, self.settings.max_stream_buffer_bytes)
@@ -124,7 +132,7 @@ class SSEHub:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    async def _events(self, channel):
+    async def _events(self, channel: Channel) -> AsyncIterator[ServerSentEvent]:
         try:
             if self.router is not None:
                 try:
@@ -153,7 +161,7 @@ class SSEHub:
         finally:
             self._end(channel)
 
-    def _end(self, channel):
+    def _end(self, channel: Channel) -> None:
         """The stream is over: forget the channel; its session waits for the page."""
         channel.ended = True
         channel.drained.set()  # nothing waits for a stream that is gone
@@ -164,18 +172,18 @@ class SSEHub:
             self.router.release(channel)
         self._detach(channel)
 
-    def _detach(self, channel):
+    def _detach(self, channel: Channel) -> None:
         # Not awaited here: a cancelled stream may not await again in its own task.
         task = asyncio.get_running_loop().create_task(channel.live.detach())
         self._detaching.add(task)
         task.add_done_callback(self._detaching.discard)
 
-    def remote(self, channel_id):
+    def remote(self, channel_id: object) -> bool:
         """Whether a POST for ``channel_id`` goes to another process (the router's
         ``forward``): there is a router and this process does not hold the channel."""
         return self.router is not None and not (isinstance(channel_id, str) and channel_id in self.channels)
 
-    def find(self, channel_id, csrf):
+    def find(self, channel_id: object, csrf: object) -> tuple[Channel, None] | tuple[None, tuple[int, str]]:
         """The channel a POST may act on, or (status, reason)."""
         channel = self.channels.get(channel_id) if isinstance(channel_id, str) else None
         if channel is None or channel.ended or channel.refusal is not None:
@@ -184,7 +192,7 @@ class SSEHub:
             return None, (403, "missing or wrong CSRF token")
         return channel, None
 
-    async def post(self, channel, body):
+    async def post(self, channel: Channel, body: str) -> tuple[int, str] | None:
         """Handle the frames of one POST (one per line), in order; replies go to the
         stream. Returns (status, reason) for a POST refused as a whole, else None."""
         if channel.posting:
@@ -211,11 +219,11 @@ class SSEHub:
         return None
 
 
-def refused_stream(origin, code, reason):
+def refused_stream(origin: str | None, code: int, reason: str) -> EventSourceResponse:
     """A one-event stream that tells the runtime it was refused (and why), then ends.
     Readable by the refused page, so it can say why, and carrying nothing else."""
 
-    async def events():
+    async def events() -> AsyncIterator[ServerSentEvent]:
         yield ServerSentEvent(json.dumps({"code": code, "reason": reason}), event=EVENT_CLOSE)
 
     return EventSourceResponse(events(), headers={"Access-Control-Allow-Origin": origin or "*"})

@@ -30,10 +30,15 @@ import asyncio
 import json
 import logging
 import secrets
+from collections.abc import Coroutine
+from typing import Any
 
+import redis.asyncio
 import redis.exceptions
 
-from djreconnect_server.sse import MAX_FRAMES_PER_POST
+from djreconnect_server.redisstore import RedisBus
+from djreconnect_server.settings import Settings
+from djreconnect_server.sse import MAX_FRAMES_PER_POST, Channel, SSEHub
 from djreconnect_server.stores import StoreUnavailable
 
 log = logging.getLogger("djreconnect")
@@ -52,13 +57,16 @@ MAX_CHANNEL_ID = 64
 # Owner keys refreshed per Redis round trip.
 REFRESH_BATCH = 500
 
+# (HTTP status, reason) of a POST; 204 when it was applied.
+Outcome = tuple[int, str]
+
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
 class SSERouter:
     """Routes POSTs between the processes sharing a Redis (see the module doc)."""
 
-    def __init__(self, hub, bus, client, settings):
+    def __init__(self, hub: SSEHub, bus: RedisBus, client: redis.asyncio.Redis, settings: Settings) -> None:
         self.hub = hub  # the SSEHub of this process
         self.redis = client  # commands with timeouts (the store's client)
         self.prefix = bus.prefix
@@ -73,41 +81,41 @@ class SSERouter:
         self.max_waiting_bytes = MAX_WAITING_BYTES
         self.max_applying = MAX_APPLYING
         self.ttl_s = CHANNEL_TTL_S
-        self.waiting = {}  # request id -> future of (status, reason)
+        self.waiting: dict[str, asyncio.Future[Outcome]] = {}  # request id -> future of (status, reason)
         self.waiting_bytes = 0
-        self.applying = set()  # tasks applying routed POSTs
-        self.tasks = set()  # key deletions and the like, kept alive until done
-        self.refresher = None
+        self.applying: set[asyncio.Task[None]] = set()  # tasks applying routed POSTs
+        self.tasks: set[asyncio.Task[None]] = set()  # key deletions and the like, kept alive until done
+        self.refresher: asyncio.Task[None] | None = None
 
-    def inbox_of(self, process_id):
+    def inbox_of(self, process_id: str) -> str:
         return self.prefix + "sse:" + process_id
 
-    def key(self, channel_id):
+    def key(self, channel_id: str) -> str:
         return self.prefix + "ch:" + channel_id
 
     # --- the owner's side -----------------------------------------------------------
 
-    async def claim(self, channel):
+    async def claim(self, channel: Channel) -> None:
         """Name this process as the holder of ``channel`` (before its first event)."""
         try:
             await self.redis.set(self.key(channel.id), self.id, ex=self.ttl_s)
         except _REDIS_ERRORS as error:
             raise StoreUnavailable("the session store is unreachable: %s" % error) from None
 
-    def release(self, channel):
+    def release(self, channel: Channel) -> None:
         """The stream ended: its key goes (not awaited; it expires anyway)."""
         self._spawn(self._delete(channel.id), self.tasks)
 
-    async def _delete(self, channel_id):
+    async def _delete(self, channel_id: str) -> None:
         try:
             await self.redis.delete(self.key(channel_id))
         except _REDIS_ERRORS:
             pass  # it expires
 
-    async def start(self):
+    async def start(self) -> None:
         self.refresher = asyncio.get_running_loop().create_task(self._refresh())
 
-    async def _refresh(self):
+    async def _refresh(self) -> None:
         while True:
             await asyncio.sleep(self.ttl_s / 3)
             ids = [channel_id for channel_id, channel in self.hub.channels.items() if not channel.ended]
@@ -121,7 +129,7 @@ class SSERouter:
                     log.error("could not refresh the SSE channels' owner keys: %s", error)
                     break
 
-    async def close(self):
+    async def close(self) -> None:
         tasks = [self.refresher] if self.refresher is not None else []
         tasks += list(self.applying)
         for task in tasks:
@@ -135,27 +143,30 @@ class SSERouter:
             if not future.done():
                 future.set_result((503, "this process is shutting down"))
 
-    async def _received(self, message):
+    async def _received(self, message: dict[str, Any]) -> None:
         """A message on this process's inbox: a POST to apply, or an outcome awaited."""
         kind = message.get("kind")
         if kind == "outcome":
-            future = self.waiting.get(message.get("id"))
+            request_id = message.get("id")
+            future = self.waiting.get(request_id) if isinstance(request_id, str) else None
             status, reason = message.get("status"), message.get("reason")
             if future is not None and not future.done() and isinstance(status, int) and isinstance(reason, str):
                 future.set_result((status, reason))
         elif kind == "post":
             fields = [message.get(name) for name in ("id", "from", "channel", "csrf", "body")]
-            if not all(isinstance(field, str) for field in fields):
+            strings = [field for field in fields if isinstance(field, str)]
+            if len(strings) != len(fields):
                 log.warning("a routed POST without id, sender, channel, token and body was ignored")
                 return
+            request_id, sender, channel_id, csrf, body = strings
             if len(self.applying) >= self.max_applying:
-                await self._answer(fields[0], fields[1], (503, "the stream's process is busy; try again"))
+                await self._answer(request_id, sender, (503, "the stream's process is busy; try again"))
                 return
-            self._spawn(self._apply(*fields), self.applying)
+            self._spawn(self._apply(request_id, sender, channel_id, csrf, body), self.applying)
 
-    async def _apply(self, request_id, sender, channel_id, csrf, body):
+    async def _apply(self, request_id: str, sender: str, channel_id: str, csrf: str, body: str) -> None:
         channel, refused = self.hub.find(channel_id, csrf)
-        if refused is None:
+        if channel is not None:
             try:
                 refused = await self.hub.post(channel, body)
             except Exception:
@@ -163,7 +174,7 @@ class SSERouter:
                 refused = (500, "the server could not handle these frames")
         await self._answer(request_id, sender, refused or (204, ""))
 
-    async def _answer(self, request_id, sender, outcome):
+    async def _answer(self, request_id: str, sender: str, outcome: Outcome) -> None:
         text = json.dumps({"kind": "outcome", "id": request_id, "status": outcome[0], "reason": outcome[1]})
         try:
             await self.redis.publish(self.inbox_of(sender), text)
@@ -172,7 +183,7 @@ class SSERouter:
 
     # --- the receiving side ---------------------------------------------------------
 
-    async def forward(self, channel_id, csrf, body):
+    async def forward(self, channel_id: object, csrf: object, body: str) -> Outcome:
         """Have the process holding ``channel_id`` apply ``body`` (checked as a local POST
         is); (status, reason) of the outcome, status 204 when applied."""
         if not isinstance(channel_id, str) or not channel_id or len(channel_id) > MAX_CHANNEL_ID:
@@ -199,6 +210,7 @@ class SSERouter:
                 owner = await self.redis.get(self.key(channel_id))
                 if owner is None or owner == self.id:
                     return 404, "unknown or closed stream"
+                owner = owner if isinstance(owner, str) else owner.decode()  # (the client decodes)
                 receivers = await self.redis.publish(self.inbox_of(owner), text)
             except _REDIS_ERRORS:
                 return 503, "the session store is unreachable; try again shortly"
@@ -213,12 +225,12 @@ class SSERouter:
             self.waiting_bytes -= size
 
     @staticmethod
-    def _spawn(coroutine, tasks):
+    def _spawn(coroutine: Coroutine[Any, Any, None], tasks: set[asyncio.Task[None]]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
 
-def _frames(body):
+def _frames(body: str) -> list[str]:
     """The frames of a POST body, as ``SSEHub.post`` splits them."""
     return [line for line in body.split("\n") if line.strip()]

@@ -32,14 +32,55 @@ import concurrent.futures
 import json
 import sqlite3
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from djreconnect import constants
 
 from djreconnect_server.sessions import Session
 
+if TYPE_CHECKING:
+    from djreconnect_server.views import LiveView
+
 STORE_MEMORY = "memory"
 SQLITE_PREFIX = "sqlite:///"
 REDIS_PREFIX = "redis://"
+
+
+# Makes a view object from a stored session's view name and state (None: no such view).
+BuildView = Callable[[str, dict[str, Any]], "LiveView | None"]
+# Called with a session a store forgets.
+OnDrop = Callable[[Session], None]
+_T = TypeVar("_T")
+# An SQLite row: id, secret hash, JSON, its length, expiry, attached.
+_Row = tuple[str, str, str, int, float, int]
+
+
+class SessionStore(Protocol):
+    """What every store offers (see the module docstring)."""
+
+    persistent: bool
+    shared: bool
+    on_drop: OnDrop | None
+
+    async def keep(self, session: Session) -> bool | None: ...
+
+    async def take(self, session_id: object, secret: object) -> Session | None: ...
+
+    async def save(self, session: Session) -> bool | None: ...
+
+    async def peek(self, session_id: str) -> Session | None: ...
+
+    async def update(self, session: Session) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SharedSessionStore(SessionStore, Protocol):
+    """A store other processes share (``shared``): it also knows which retained sessions
+    subscribe to a topic."""
+
+    async def topic_members(self, topic: str) -> list[tuple[str, str]]: ...
 
 
 class StoreUnavailable(Exception):
@@ -51,10 +92,10 @@ class StoreLimits:
 
     def __init__(
         self,
-        retention_s=constants.DEFAULT_SESSION_RETENTION_S,
-        max_sessions=constants.DEFAULT_MAX_RETAINED_SESSIONS,
-        max_bytes=constants.DEFAULT_MAX_RETAINED_BYTES,
-    ):
+        retention_s: float = constants.DEFAULT_SESSION_RETENTION_S,
+        max_sessions: float = constants.DEFAULT_MAX_RETAINED_SESSIONS,
+        max_bytes: float = constants.DEFAULT_MAX_RETAINED_BYTES,
+    ) -> None:
         for name, value in (("retention_s", retention_s), ("max_sessions", max_sessions), ("max_bytes", max_bytes)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
                 raise ValueError("%s must be a finite number >= 0, not %r" % (name, value))
@@ -69,18 +110,18 @@ class MemoryStore:
     persistent = False
     shared = False
 
-    def __init__(self, limits=None, clock=time.monotonic):
+    def __init__(self, limits: StoreLimits | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits or StoreLimits()
         self.clock = clock
-        self.retained = collections.OrderedDict()  # id -> (session, kept at, bytes)
+        self.retained: collections.OrderedDict[str, tuple[Session, float, int]] = collections.OrderedDict()
         self.bytes = 0
         self.evicted = 0  # sessions dropped for a bound before their retention ended
-        self.on_drop = None
+        self.on_drop: OnDrop | None = None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.retained)
 
-    async def keep(self, session):
+    async def keep(self, session: Session) -> None:
         self._forget(session.id)
         size = session.size()
         if size > self.limits.max_bytes:
@@ -93,23 +134,25 @@ class MemoryStore:
         self.bytes += size
         self._bound()
 
-    async def take(self, session_id, secret):
+    async def take(self, session_id: object, secret: object) -> Session | None:
         self._expire()
-        entry = self.retained.get(session_id) if isinstance(session_id, str) else None
+        if not isinstance(session_id, str):
+            return None
+        entry = self.retained.get(session_id)
         if entry is None or not entry[0].check_secret(secret):
             return None
         self._forget(session_id)
         return entry[0]
 
-    async def save(self, session):
+    async def save(self, session: Session) -> None:
         """Nothing to write: an attached session lives in this process."""
 
-    async def peek(self, session_id):
+    async def peek(self, session_id: str) -> Session | None:
         self._expire()
         entry = self.retained.get(session_id)
         return None if entry is None else entry[0]
 
-    async def update(self, session):
+    async def update(self, session: Session) -> None:
         entry = self.retained.get(session.id)
         if entry is not None and entry[0] is session:
             size = session.size()
@@ -117,22 +160,22 @@ class MemoryStore:
             self.retained[session.id] = (session, entry[1], size)
             self._bound()
 
-    async def close(self):
+    async def close(self) -> None:
         self.retained.clear()
         self.bytes = 0
 
-    def _forget(self, session_id):
+    def _forget(self, session_id: str) -> None:
         entry = self.retained.pop(session_id, None)
         if entry is not None:
             self.bytes -= entry[2]
 
-    def _drop(self, session_id):
+    def _drop(self, session_id: str) -> None:
         entry = self.retained.get(session_id)
         self._forget(session_id)
         if entry is not None and self.on_drop is not None:
             self.on_drop(entry[0])
 
-    def _expire(self):
+    def _expire(self) -> None:
         deadline = self.clock() - self.limits.retention_s
         while self.retained:
             session_id, (session, kept_at, size) = next(iter(self.retained.items()))
@@ -140,7 +183,7 @@ class MemoryStore:
                 break
             self._drop(session_id)
 
-    def _bound(self):
+    def _bound(self) -> None:
         self._expire()
         limits = self.limits
         while self.retained and (len(self.retained) > limits.max_sessions or self.bytes > limits.max_bytes):
@@ -165,7 +208,13 @@ class SQLiteStore:
     persistent = True
     shared = False
 
-    def __init__(self, path, build_view, limits=None, clock=time.time):
+    def __init__(
+        self,
+        path: str,
+        build_view: BuildView,
+        limits: StoreLimits | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = path
         self.build_view = build_view
         self.limits = limits or StoreLimits()
@@ -186,22 +235,23 @@ class SQLiteStore:
             (self.clock() + self.limits.retention_s,),
         )
         self.evicted = 0
-        self.on_drop = None  # expired rows just go: their pushes find nothing
+        self.on_drop: OnDrop | None = None  # expired rows just go: their pushes find nothing
         # One thread: the file's operations run one at a time, in the order they were asked.
         self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="djreconnect-sqlite")
 
-    def __len__(self):
-        return self.db.execute("SELECT COUNT(*) FROM djreconnect_sessions WHERE attached = 0").fetchone()[0]
+    def __len__(self) -> int:
+        count: int = self.db.execute("SELECT COUNT(*) FROM djreconnect_sessions WHERE attached = 0").fetchone()[0]
+        return count
 
-    async def _off_loop(self, work, *args):
+    async def _off_loop(self, work: Callable[..., _T], *args: object) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
 
-    def _row(self, session, attached):
+    def _row(self, session: Session, attached: int) -> _Row:
         data = json.dumps(session.to_dict(), separators=(",", ":"))
         expires = self.clock() + self.limits.retention_s
         return (session.id, session.secret_digest or "", data, len(data), expires, attached)
 
-    def _write(self, row):
+    def _write(self, row: _Row) -> None:
         self.db.execute(
             "INSERT INTO djreconnect_sessions (id, secret, data, bytes, expires, attached) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET secret = excluded.secret, data = excluded.data,"
@@ -209,7 +259,7 @@ class SQLiteStore:
             row,
         )
 
-    def _keep(self, row, now):
+    def _keep(self, row: _Row, now: float) -> None:
         self._write(row)
         if row[3] > self.limits.max_bytes:
             # Bigger than the whole budget: it goes, and no other session for it.
@@ -218,18 +268,18 @@ class SQLiteStore:
             return
         self._bound(now)
 
-    async def keep(self, session):
+    async def keep(self, session: Session) -> None:
         await self._off_loop(self._keep, self._row(session, 0), self.clock())
 
-    async def save(self, session):
+    async def save(self, session: Session) -> None:
         await self._off_loop(self._write, self._row(session, 1))
 
-    def _take(self, session_id, now):
+    def _take(self, session_id: str, now: float) -> tuple[str] | None:
         return self.db.execute(
             "SELECT data FROM djreconnect_sessions WHERE id = ? AND expires > ?", (session_id, now)
         ).fetchone()
 
-    async def take(self, session_id, secret):
+    async def take(self, session_id: object, secret: object) -> Session | None:
         if not isinstance(session_id, str):
             return None
         row = await self._off_loop(self._take, session_id, self.clock())
@@ -243,16 +293,16 @@ class SQLiteStore:
         )
         return session
 
-    def _peek(self, session_id, now):
+    def _peek(self, session_id: str, now: float) -> tuple[str] | None:
         return self.db.execute(
             "SELECT data FROM djreconnect_sessions WHERE id = ? AND attached = 0 AND expires > ?", (session_id, now)
         ).fetchone()
 
-    async def peek(self, session_id):
+    async def peek(self, session_id: str) -> Session | None:
         row = await self._off_loop(self._peek, session_id, self.clock())
         return None if row is None else Session.from_dict(json.loads(row[0]), self.build_view)
 
-    async def update(self, session):
+    async def update(self, session: Session) -> None:
         data = json.dumps(session.to_dict(), separators=(",", ":"))
         await self._off_loop(
             self.db.execute,
@@ -260,11 +310,11 @@ class SQLiteStore:
             (data, len(data), session.id),
         )
 
-    async def close(self):
+    async def close(self) -> None:
         await self._off_loop(self.db.close)
         self._thread.shutdown()
 
-    def _bound(self, now):
+    def _bound(self, now: float) -> None:
         limits = self.limits
         # Only retained sessions expire; an attached one lives as long as its connection.
         self.db.execute("DELETE FROM djreconnect_sessions WHERE attached = 0 AND expires <= ?", (now,))
@@ -283,7 +333,7 @@ class SQLiteStore:
             self.evicted += 1
 
 
-def check_store_url(url):
+def check_store_url(url: str) -> str:
     """Raise ValueError unless ``url`` names a store this backend has."""
     if url == STORE_MEMORY:
         return url
@@ -296,7 +346,7 @@ def check_store_url(url):
     raise ValueError("store must be 'memory', 'sqlite:///PATH' or 'redis://HOST:PORT/DB', not %r" % (url,))
 
 
-def open_store(url, build_view, limits=None):
+def open_store(url: str, build_view: BuildView, limits: StoreLimits | None = None) -> SessionStore:
     """The store named by ``url``: ``memory``, ``sqlite:///PATH`` or ``redis://HOST:PORT/DB``."""
     check_store_url(url)
     if url == STORE_MEMORY:

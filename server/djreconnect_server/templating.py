@@ -1,19 +1,27 @@
 """Jinja2 rendering of views, and the include helper ``{{ djreconnect_scripts() }}``."""
 
 import json
+import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from djreconnect import constants
 from djreconnect.banner import CONFIG_KEYS, BannerTexts
 from markupsafe import Markup
 
+from djreconnect_server.views import LiveView
+
+if TYPE_CHECKING:
+    from djreconnect_server.settings import Settings
+
 # What a page may set through its include: the banner's words.
 BANNER_KEYS = frozenset(CONFIG_KEYS.values())
 RUNTIME_ENTRY = "from djreconnect.browser import main\nruntime = main()\n"
 
 
-def _script_json(value):
+def _script_json(value: object) -> str:
     """JSON safe to put inside a <script> element."""
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -26,7 +34,7 @@ SCRIPT_TYPES = {
 _BOOT_JS = (Path(__file__).resolve().parent / "boot.js").read_text(encoding="utf-8")
 
 
-def pyscript_config(settings, base, interpreter=None):
+def pyscript_config(settings: "Settings", base: str, interpreter: str | None = None) -> dict[str, Any]:
     """PyScript's config: the interpreter, and the wheel to unpack (no micropip needed);
     ``base`` is the backend's URL and prefix as pages see it."""
     urls = settings.asset_urls(base)
@@ -36,7 +44,7 @@ def pyscript_config(settings, base, interpreter=None):
     }
 
 
-def page_config(settings, overrides):
+def page_config(settings: "Settings", overrides: dict[str, str]) -> dict[str, Any]:
     """The runtime settings for one page: the backend's, with the page's own banner words
     (``djreconnect_scripts(banner_reconnecting=..., banner_failed=..., banner_retry=...)``)."""
     config = settings.client_config()
@@ -50,7 +58,7 @@ def page_config(settings, overrides):
     return config
 
 
-def boot_script(settings=None):
+def boot_script(settings: "Settings | None" = None) -> str:
     """The boot loader (``boot.js``) with the names and limits it works with."""
     timeout = settings.boot_timeout_ms if settings is not None else constants.DEFAULT_BOOT_TIMEOUT_MS
     names = {
@@ -69,13 +77,13 @@ def boot_script(settings=None):
     return _BOOT_JS.rstrip() + "(" + _script_json(names) + ");\n"
 
 
-def _attrs(**attributes):
+def _attrs(**attributes: str | None) -> Markup:
     return Markup("").join(
         Markup(' {}="{}"').format(name.replace("_", "-"), value) for name, value in attributes.items() if value
     )
 
 
-def include_html(settings, tokens, overrides=None):
+def include_html(settings: "Settings", tokens: dict[str, str], overrides: dict[str, str] | None = None) -> Markup:
     """The include: the boot loader, preloads, PyScript, the runtime's settings, and
     the interpreter's script that unpacks the wheel and starts the runtime.
 
@@ -128,7 +136,7 @@ def include_html(settings, tokens, overrides=None):
 class Templates:
     """A Jinja2 environment for views, with the include helper as a global."""
 
-    def __init__(self, settings, directories):
+    def __init__(self, settings: "Settings", directories: Iterable[str | os.PathLike[str]]) -> None:
         self.settings = settings
         self.environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(directory) for directory in directories]),
@@ -138,10 +146,10 @@ class Templates:
         self.environment.globals["djreconnect_scripts"] = self._scripts
 
     @jinja2.pass_context
-    def _scripts(self, context, **overrides):
+    def _scripts(self, context: jinja2.runtime.Context, **overrides: str) -> Markup:
         return include_html(self.settings, context.get("dj_tokens", {}), overrides)
 
-    def render(self, view, extra=None):
+    def render(self, view: LiveView, extra: dict[str, Any] | None = None) -> str:
         if not view.template_name:
             raise RuntimeError("%s has no template_name" % type(view).__name__)
         context = view.get_context()

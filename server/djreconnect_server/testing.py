@@ -32,17 +32,23 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from djreconnect import constants, effects, recovery
 from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT, MOUNT_FIRST, Client
 from djreconnect.connection import TIMER_RETRY
-from djreconnect.connection import Settings as ClientSettings
+from djreconnect.connection import Settings as ConnectionSettings
 from djreconnect.patch import PatchError, apply_ops
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 from starlette.requests import HTTPConnection, Request
 
-from djreconnect_server.diff import find_root
+from djreconnect_server.diff import body_of, find_root, html_of, tag_of, text_of
+from djreconnect_server.live import LiveConnection
 from djreconnect_server.views import LiveView
+
+if TYPE_CHECKING:
+    from djreconnect_server.app import DJReconnect
 
 # The id the runtime gives a [dj-view] element without one.
 VIEW_ID = "dj-view-1"
@@ -61,13 +67,16 @@ _INPUT_TYPES = frozenset(
     "checkbox radio file submit image reset button hidden".split()
 )
 _NOT_VALUES = ("file", "submit", "button", "reset", "image")
-_UNSET = object()
+_UNSET: Any = object()  # a value not given (Any: it stands in for a value of any type)
+Result = TypeVar("Result")
+# A field's live state: its text, whether it is checked, or the values it has selected.
+FieldState = str | bool | list[str]  # (a text field's may be a bool when its type changed)
 
 
 class LiveError(Exception):
     """The server refused an event (or failed on it): ``code`` and ``message`` as the page got them."""
 
-    def __init__(self, code, message):
+    def __init__(self, code: str, message: str) -> None:
         Exception.__init__(self, "%s: %s" % (code, message))
         self.code = code
         self.message = message
@@ -75,11 +84,11 @@ class LiveError(Exception):
 
 # --- the server's event loop ------------------------------------------------------------
 
-_loop = None
+_loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
 
 
-def _on_server(coroutine):
+def _on_server(coroutine: Coroutine[Any, Any, Result]) -> Result:
     """Run ``coroutine`` on the server loop (a daemon thread) and return its result.
     Everything server-side runs here: frames, handlers, and what is published to pages."""
     global _loop
@@ -98,35 +107,36 @@ class Node:
 
     __slots__ = ("tag", "attrs", "children", "data", "parent", "live", "server_value")
 
-    def __init__(self, tag, attrs=None, data=None):
+    def __init__(self, tag: str, attrs: dict[str, str] | None = None, data: str = "") -> None:
+        # ``data``: a text's or comment's (an element has none)
         self.tag = tag
         self.attrs = attrs if attrs is not None else {}
-        self.children = []
+        self.children: list[Node] = []
         self.data = data
-        self.parent = None
+        self.parent: Node | None = None
         # What the user (or the runtime) set since the render, None to follow the render:
         # a text field's value, a checkbox's or radio's checked state, an option's selected.
-        self.live = None
-        self.server_value = None  # a hidden field's value in the last mount's render
+        self.live: str | bool | None = None
+        self.server_value: FieldState | None = None  # a hidden field's value in the last mount's render
 
-    def append(self, child):
+    def append(self, child: "Node") -> None:
         child.parent = self
         self.children.append(child)
 
-    def text_content(self):
+    def text_content(self) -> str:
         if self.tag in (_TEXT, _COMMENT):
             return self.data if self.tag == _TEXT else ""
         return "".join(child.text_content() for child in self.children)
 
-    def closest(self, test, stop):
-        node = self
+    def closest(self, test: Callable[["Node"], bool], stop: "Node | None") -> "Node | None":
+        node: Node | None = self
         while node is not None and node is not stop:
             if node.tag not in (_TEXT, _COMMENT) and test(node):
                 return node
             node = node.parent
         return None
 
-    def descendants(self, into_views=True):
+    def descendants(self, into_views: bool = True) -> Iterator["Node"]:
         """Elements below, in document order; not into nested ``[dj-view]``s unless ``into_views``."""
         for child in self.children:
             if child.tag not in (_TEXT, _COMMENT):
@@ -135,35 +145,42 @@ class Node:
                     yield from child.descendants(into_views)
 
 
-def _built(parsed):
+def _built(parsed: LexborNode) -> Node:
     """An in-memory copy of a selectolax node."""
     tag = parsed.tag
     if tag == "-text":
-        return Node(_TEXT, data=parsed.text_content)
+        return Node(_TEXT, data=text_of(parsed))
     if tag == "-comment":
-        return Node(_COMMENT, data=parsed.html[4:-3])
-    node = Node(tag, {name: "" if value is None else value for name, value in parsed.attributes.items()})
+        return Node(_COMMENT, data=html_of(parsed)[4:-3])
+    node = Node(tag_of(parsed), {name: "" if value is None else value for name, value in parsed.attributes.items()})
     source = parsed.template_fragments()[0] if tag == "template" else parsed
     for child in source.iter(include_text=True):
         node.append(_built(child))
     return node
 
 
-def _fragment(html):
+def _fragment(html: str) -> list[Node]:
     """Nodes parsed from ``html`` as the runtime parses a splice (a template's content)."""
     parser = LexborHTMLParser("<template>%s</template>" % html)
-    return [_built(child) for child in parser.css_first("template").template_fragments()[0].iter(include_text=True)]
+    template = cast(LexborNode, parser.css_first("template"))
+    return [_built(child) for child in template.template_fragments()[0].iter(include_text=True)]
 
 
-def _escape_text(text):
+def _escape_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("\xa0", "&nbsp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _escape_attr(value):
+def _escape_attr(value: str) -> str:
     return _escape_text(value).replace('"', "&quot;")
 
 
-def _serialize(nodes, out, marks=None, parent_tag=None, foreign=False):
+def _serialize(
+    nodes: list[Node],
+    out: list[str],
+    marks: list[Node] | None = None,
+    parent_tag: str | None = None,
+    foreign: bool = False,
+) -> None:
     for node in nodes:
         if node.tag == _TEXT:
             raw = parent_tag in _RAW_TEXT and not foreign
@@ -190,7 +207,7 @@ def _serialize(nodes, out, marks=None, parent_tag=None, foreign=False):
 # --- form fields, as the browser sees them ------------------------------------------------------
 
 
-def _kind(node):
+def _kind(node: Node) -> str | None:
     """A field's ``type`` as the DOM reports it, or None for anything else."""
     if node.tag == "input":
         kind = node.attrs.get("type", "text").lower()
@@ -202,33 +219,33 @@ def _kind(node):
     return None
 
 
-def _options(select):
+def _options(select: Node) -> list[Node]:
     return [node for node in select.descendants() if node.tag == "option"]
 
 
-def _option_value(option):
+def _option_value(option: Node) -> str:
     if "value" in option.attrs:
         return option.attrs["value"]
     return " ".join(option.text_content().split())
 
 
-def _default_value(field):
+def _default_value(field: Node) -> str:
     if field.tag == "textarea":
         return field.text_content()
     return field.attrs.get("value", "")
 
 
-def _value(field):
+def _value(field: Node) -> str | bool:
     return field.live if field.live is not None else _default_value(field)
 
 
-def _checked(field, default=False):
+def _checked(field: Node, default: bool = False) -> str | bool:
     if default or field.live is None:
         return "checked" in field.attrs
     return field.live
 
 
-def _selected(select, default=False):
+def _selected(select: Node, default: bool = False) -> list[str]:
     """The selected options' values (live, or as the render has them)."""
     options = _options(select)
     chosen = []
@@ -243,7 +260,7 @@ def _selected(select, default=False):
     return chosen
 
 
-def _live_state(field, kind):
+def _live_state(field: Node, kind: str | None) -> FieldState:
     if kind in ("checkbox", "radio"):
         return _checked(field)
     if kind in ("select-one", "select-multiple"):
@@ -251,7 +268,7 @@ def _live_state(field, kind):
     return _value(field)
 
 
-def _modified(field, kind):
+def _modified(field: Node, kind: str | None) -> bool:
     if kind in ("checkbox", "radio"):
         return _checked(field) != _checked(field, True)
     if kind in ("select-one", "select-multiple"):
@@ -259,7 +276,7 @@ def _modified(field, kind):
     return _value(field) != _default_value(field)
 
 
-def _form_values(field):
+def _form_values(field: Node) -> list[str] | list[str | bool]:
     """The values a form sends for a field (FormData's rules): [] for none."""
     kind = _kind(field)
     if not field.attrs.get("name") or "disabled" in field.attrs or kind is None or kind in _NOT_VALUES:
@@ -271,11 +288,11 @@ def _form_values(field):
     return [_value(field)]
 
 
-def _is_auto_container(node):
+def _is_auto_container(node: Node) -> bool:
     return constants.ATTR_AUTO_RECOVER in node.attrs
 
 
-def _prefixed(node, prefix):
+def _prefixed(node: Node, prefix: str) -> dict[str, Any]:
     return {
         recovery.attribute_param_name(name, prefix): value
         for name, value in node.attrs.items()
@@ -287,22 +304,22 @@ class _PageDom:
     """The adapter ``apply_ops`` drives: the browser runtime's rules on the small DOM
     (see ``djreconnect.dom.PageDom``)."""
 
-    def __init__(self, page, mount):
+    def __init__(self, page: "LivePage", mount: bool) -> None:
         self.page = page
         self.mount = mount
 
-    def _syncs(self, node):
+    def _syncs(self, node: Node) -> bool:
         if self.mount or node.tag not in ("input", "select", "textarea", "option"):
             return False
         focused = self.page.focused
         return not (node is focused or (node.tag == "option" and node.parent is focused))
 
-    def child(self, node, index):
+    def child(self, node: Node, index: int) -> Node | None:
         if node.tag in (_TEXT, _COMMENT) or index >= len(node.children):
             return None
         return node.children[index]
 
-    def set_attribute(self, node, name, value):
+    def set_attribute(self, node: Node, name: str, value: str) -> None:
         if name == "value" and node.tag == "input" and _kind(node) == "hidden":
             if self.page._takes_part_in_recovery(node):
                 node.server_value = value  # the server's value, apart from the page's writes
@@ -315,18 +332,18 @@ class _PageDom:
             elif name in ("checked", "selected"):
                 node.live = True
 
-    def remove_attribute(self, node, name):
+    def remove_attribute(self, node: Node, name: str) -> None:
         node.attrs.pop(name, None)
         if self._syncs(node) and name in ("checked", "selected"):
             node.live = False
 
-    def set_text(self, node, text):
+    def set_text(self, node: Node, text: str) -> None:
         node.data = text
         parent = node.parent
         if parent is not None and parent.tag == "textarea" and self._syncs(parent):
             parent.live = None
 
-    def splice(self, node, start, count, html):
+    def splice(self, node: Node, start: int, count: int, html: str) -> None:
         if start + count > len(node.children):
             raise PatchError("a splice past the end of the children")
         added = _fragment(html) if html else []
@@ -350,7 +367,14 @@ class LivePage:
     would be). ``errors`` keeps every error the page was told of.
     """
 
-    def __init__(self, live, view_cls, params=None, path="/", headers=None):
+    def __init__(
+        self,
+        live: "DJReconnect",
+        view_cls: type[LiveView],
+        params: Mapping[str, Any] | None = None,
+        path: str = "/",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.live = live
         self.view_cls = view_cls
         self.params = dict(params or {})
@@ -358,29 +382,33 @@ class LivePage:
         self.headers = [
             (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()
         ]
-        self.errors = []
-        self.focused = None
-        self.connection = None
-        self.generation = None
-        self._inbox = []  # (generation, frame text) or (generation, (close code, reason))
-        self._submitted = {}  # ref -> [(field, kind, state)] of a form awaiting its reply
-        self.mounts = []  # how the view came back each time: "first", "resume", "remount"
+        self.errors: list[tuple[str, str]] = []
+        self.focused: Node | None = None
+        self.connection: LiveConnection | None = None
+        self.generation: int | None = None
+        self._inbox: list[
+            tuple[int | None, str | tuple[int, str]]
+        ] = []  # (generation, frame text) or (generation, (close code, reason))
+        self._submitted: dict[
+            int, list[tuple[Node, str | None, FieldState]]
+        ] = {}  # ref -> [(field, kind, state)] of a form awaiting its reply
+        self.mounts: list[str] = []  # how the view came back each time: "first", "resume", "remount"
         self.page_html = live.render_page(view_cls, self._request("http"), self.params)
         parser = LexborHTMLParser(self.page_html)
         root = find_root(parser)
-        self.root = Node(root.tag, {})
+        self.root = Node(tag_of(root), {})
         for child in root.iter(include_text=True):
             self.root.append(_built(child))
-        config = json.loads(parser.css_first("#" + constants.CONFIG_ELEMENT_ID).text())
+        config = json.loads(cast(LexborNode, parser.css_first("#" + constants.CONFIG_ELEMENT_ID)).text())
         token = config.get("tokens", {}).get(view_cls.view_name, "")
-        self.client = Client(ClientSettings(), random=random.Random(0).random)
+        self.client = Client(ConnectionSettings(), random=random.Random(0).random)
         self.client.add_view(VIEW_ID, view_cls.view_name, token)
         self._act(self.client.start(self._now()), raising=False)
         if not self.client.mounted():
             raise LiveError(*(self.errors[-1] if self.errors else ("not_mounted", "the view did not mount")))
 
-    def _request(self, kind):
-        scope = {
+    def _request(self, kind: str) -> HTTPConnection:
+        scope: dict[str, Any] = {
             "type": kind,
             "path": self.path,
             "raw_path": self.path.encode("utf-8"),
@@ -397,20 +425,20 @@ class LivePage:
             return Request(scope)
         return HTTPConnection(scope)
 
-    def _now(self):
+    def _now(self) -> float:
         return time.monotonic() * 1000.0
 
     # --- reading -----------------------------------------------------------------------------
 
     @property
-    def html(self):
+    def html(self) -> str:
         """The view root's HTML as the page shows it (attributes as rendered, like innerHTML)."""
-        out = []
+        out: list[str] = []
         _serialize(self.root.children, out)
         return "".join(out)
 
     @property
-    def view(self):
+    def view(self) -> LiveView:
         """The server's view object (its state is its public attributes)."""
         state = self.connection.views.get(VIEW_ID) if self.connection is not None else None
         if state is None:
@@ -418,50 +446,51 @@ class LivePage:
         return state.view
 
     @property
-    def state(self):
+    def state(self) -> dict[str, Any]:
         """The server view's state, as a dict."""
         return self.view.state()
 
     @property
-    def status(self):
+    def status(self) -> str:
         """The connection's state, as ``window.djreconnect.state`` names it."""
         return self.client.state
 
     @property
-    def connected(self):
+    def connected(self) -> bool:
         """Whether the view is mounted and its recovery sent (``window.djreconnect.mounted``)."""
         return self.client.mounted()
 
-    def _query(self, selector):
-        marks = []
-        out = []
+    def _query(self, selector: str) -> tuple[LexborHTMLParser, list[Node]]:
+        marks: list[Node] = []
+        out: list[str] = []
         _serialize(self.root.children, out, marks)
         parser = LexborHTMLParser("<!DOCTYPE html><html><head></head><body>%s</body></html>" % "".join(out))
-        return parser, [marks[int(found.attributes[_MARK])] for found in parser.body.css(selector)]
+        return parser, [marks[int(cast(str, found.attributes[_MARK]))] for found in body_of(parser).css(selector)]
 
-    def find_all(self, selector):
+    def find_all(self, selector: str) -> list[LexborNode]:
         """Every element matching ``selector`` (selectolax nodes of the page's current HTML)."""
         found = []
         for node in self._query(selector)[1]:
-            out = []
+            out: list[str] = []
             _serialize([node], out)
             parsed = LexborHTMLParser("<template>%s</template>" % "".join(out))
-            found.append(next(parsed.css_first("template").template_fragments()[0].iter()))
+            template = cast(LexborNode, parsed.css_first("template"))
+            found.append(next(template.template_fragments()[0].iter()))
         return found
 
-    def find(self, selector):
+    def find(self, selector: str) -> LexborNode | None:
         """The first element matching ``selector``, or None."""
         found = self.find_all(selector)
         return found[0] if found else None
 
-    def text(self, selector):
+    def text(self, selector: str) -> str:
         """The text of the first element matching ``selector``; LookupError if there is none."""
         found = self.find(selector)
         if found is None:
             raise LookupError("no element matches %r" % (selector,))
         return found.text()
 
-    def value(self, selector):
+    def value(self, selector: str) -> FieldState:
         """A field's live value: a string, True/False (checkbox, radio), a list (select multiple)."""
         field = self._one(selector)
         kind = _kind(field)
@@ -475,7 +504,7 @@ class LivePage:
             raise ValueError("%r is a <%s>, not a form field" % (selector, field.tag))
         return _value(field)
 
-    def _one(self, selector):
+    def _one(self, selector: str) -> Node:
         found = self._query(selector)[1]
         if len(found) != 1:
             raise LookupError("%r matches %d elements of the view, not one" % (selector, len(found)))
@@ -483,10 +512,10 @@ class LivePage:
 
     # --- acting --------------------------------------------------------------------------------
 
-    def _is_handler(self, target):
+    def _is_handler(self, target: str) -> bool:
         return target in self.view_cls._handlers
 
-    def click(self, target, /, **params):
+    def click(self, target: str, /, **params: Any) -> str:
         """Click the element ``target`` selects (its nearest ``dj-click``), or call handler ``target``."""
         if self._is_handler(target):
             return self._push(KIND_CLICK, target, params)
@@ -499,17 +528,17 @@ class LivePage:
         sent.update(params)
         return self._push(KIND_CLICK, clicked.attrs[constants.ATTR_CLICK], sent)
 
-    def change(self, target, value=_UNSET, /, **params):
+    def change(self, target: str, value: Any = _UNSET, /, **params: Any) -> str:
         """Set a field (``value``: text, True/False for a checkbox, an option's value, a list
         for a select multiple; a radio is checked) and send its ``dj-change``; or call
         handler ``target`` with ``value`` and ``params``."""
         return self._field_event(KIND_CHANGE, constants.ATTR_CHANGE, target, value, params)
 
-    def input(self, target, value=_UNSET, /, **params):
+    def input(self, target: str, value: Any = _UNSET, /, **params: Any) -> str:
         """Like ``change``, for a field's ``dj-input``."""
         return self._field_event(KIND_INPUT, constants.ATTR_INPUT, target, value, params)
 
-    def _field_event(self, kind, attribute, target, value, params):
+    def _field_event(self, kind: str, attribute: str, target: str, value: Any, params: dict[str, Any]) -> str:
         if self._is_handler(target):
             if value is not _UNSET:
                 params = dict(params, value=value)
@@ -523,7 +552,7 @@ class LivePage:
         sent.update(params)
         return self._push(kind, field.attrs[attribute], sent)
 
-    def submit(self, target, /, **fields):
+    def submit(self, target: str, /, **fields: Any) -> str:
         """Fill the named fields of the form ``target`` selects (or the form around it) as a
         person would (a field's ``dj-input`` and ``dj-change`` are sent as it is filled), then
         submit it: its ``dj-submit`` with the form's fields and ``dj-value-*``. Or call
@@ -545,12 +574,12 @@ class LivePage:
         sent.update(_prefixed(form, constants.ATTR_VALUE_PREFIX))
         return self._push(KIND_SUBMIT, form.attrs[constants.ATTR_SUBMIT], sent, form)
 
-    def send(self, handler, params=None):
+    def send(self, handler: str, params: Mapping[str, Any] | None = None) -> str:
         """Send an event to ``handler`` by name, whatever the name (a click's, as a page
         script could): for refusals, and handlers no element names."""
         return self._push(KIND_CLICK, handler, dict(params or {}))
 
-    def _push(self, kind, handler, params, form=None):
+    def _push(self, kind: str, handler: str, params: dict[str, Any], form: Node | None = None) -> str:
         ref = self.client.reserve_ref()
         if form is not None:
             self._submitted[ref] = self._form_state(form)
@@ -558,7 +587,7 @@ class LivePage:
 
     # --- connection -------------------------------------------------------------------------------
 
-    def drop(self):
+    def drop(self) -> None:
         """The connection is lost (a network failure): the page goes reconnecting; clicks
         and submits from now on wait in the runtime's queue, edits wait for recovery. The
         server keeps the session. ``resume`` or ``remount`` reconnects."""
@@ -568,7 +597,7 @@ class LivePage:
         _on_server(connection.detach())
         self._act(self.client.closed(self._now(), self.generation, constants.CLOSE_ABNORMAL, "dropped"), False)
 
-    def resume(self):
+    def resume(self) -> str:
         """Reconnect after ``drop`` (dropping first if still connected), with the session
         kept: the page's session resumes, events that got no reply are sent again (each
         applied once), recovery sends what the user changed while away, then the queue."""
@@ -576,7 +605,7 @@ class LivePage:
             self.drop()
         return self._act(self.client.timer(self._now(), TIMER_RETRY), raising=False)
 
-    def remount(self):
+    def remount(self) -> str:
         """Reconnect with the session gone (it expired, or the server restarted with its
         sessions in memory): the server mounts a fresh view, the page's recovery sends what
         the user typed (and ``dj-auto-recover`` handlers), then the queued clicks and submits."""
@@ -586,11 +615,11 @@ class LivePage:
             _on_server(self.live.sessions.store.take(self.client.session, self.client.secret))
         return self._act(self.client.timer(self._now(), TIMER_RETRY), raising=False)
 
-    def broadcast(self, topic, message):
+    def broadcast(self, topic: str, message: Any) -> str:
         """``live.broadcast(topic, message)`` on the server, then everything it leads to
         (``handle_info``, renders) delivered to this page; returns the page's HTML."""
 
-        async def publish():
+        async def publish() -> None:
             self.live.broadcast(topic, message)
             while self.live.hub.pending:
                 await asyncio.gather(*list(self.live.hub.pending))
@@ -599,25 +628,25 @@ class LivePage:
         self._collect_pushed()
         return self._act([], raising=False)
 
-    def _collect_pushed(self):
+    def _collect_pushed(self) -> None:
         connection = self.connection
         if connection is not None and connection.pushed:
             frames, connection.pushed = connection.pushed, []
             self._inbox.extend((self.generation, text) for text in frames)
 
-    def close(self):
+    def close(self) -> None:
         """Leave the page: the connection closes on purpose."""
         self._act(self.client.disconnect(self._now()), raising=False)
 
-    def __enter__(self):
+    def __enter__(self) -> "LivePage":
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # --- the runtime's adapter ------------------------------------------------------------------
 
-    def _act(self, todo, raising=True):
+    def _act(self, todo: Any, raising: bool = True) -> str:
         """Carry out the client's effects, then deliver the server's frames one at a time
         (each a new task, as a transport delivers them), until nothing is left."""
         errors = len(self.errors)
@@ -635,7 +664,7 @@ class LivePage:
             raise LiveError(*self.errors[errors])
         return self.html
 
-    def _effect(self, effect, todo):
+    def _effect(self, effect: Any, todo: list[Any]) -> None:
         kind = type(effect)
         if kind is effects.Send:
             self._send(effect.frame)
@@ -665,7 +694,7 @@ class LivePage:
         # Timers are not run: a test moves time on by acting (drop, remount). The status
         # (banner, body classes) is the client's state: ``status``.
 
-    def _send(self, frame):
+    def _send(self, frame: str) -> None:
         connection = self.connection
         if connection is None:
             return
@@ -676,7 +705,7 @@ class LivePage:
             self._inbox.append((self.generation, (connection.close_code, connection.close_reason)))
             self.connection = None
 
-    def _apply(self, effect):
+    def _apply(self, effect: Any) -> None:
         saved = self._save_user_input() if effect.mount and effect.ops else None
         try:
             apply_ops(effect.ops, _PageDom(self, effect.mount), self.root)
@@ -691,17 +720,17 @@ class LivePage:
 
     # --- fields -------------------------------------------------------------------------------
 
-    def _attached(self, node):
+    def _attached(self, node: Node | None) -> bool:
         while node is not None:
             if node is self.root:
                 return True
             node = node.parent
         return False
 
-    def _fields(self, within):
+    def _fields(self, within: Node) -> list[Node]:
         return [node for node in within.descendants() if node.tag in ("input", "select", "textarea")]
 
-    def _takes_part_in_recovery(self, field):
+    def _takes_part_in_recovery(self, field: Node) -> bool:
         attrs = field.attrs
         if constants.ATTR_NO_RECOVER in attrs:
             return False
@@ -711,7 +740,7 @@ class LivePage:
             or field.closest(_is_auto_container, self.root) is not None
         )
 
-    def _save_user_input(self):
+    def _save_user_input(self) -> list[tuple[Node, str | None, FieldState]]:
         saved = []
         for field in self._fields(self.root):
             kind = _kind(field)
@@ -721,12 +750,12 @@ class LivePage:
                 saved.append((field, kind, _live_state(field, kind)))
         return saved
 
-    def _reset_unrecovered(self):
+    def _reset_unrecovered(self) -> None:
         for field in self._fields(self.root):
             if constants.ATTR_NO_RECOVER in field.attrs and _kind(field) not in ("hidden", "file"):
                 self._reset(field, _kind(field))
 
-    def _reset(self, field, kind):
+    def _reset(self, field: Node, kind: str | None) -> None:
         """The field shows its render's value."""
         if kind in ("select-one", "select-multiple"):
             for option in _options(field):
@@ -734,7 +763,7 @@ class LivePage:
         else:
             field.live = None
 
-    def _set_state(self, field, kind, state):
+    def _set_state(self, field: Node, kind: str | None, state: Any) -> None:
         if not self._attached(field):
             return
         if kind in ("select-one", "select-multiple"):
@@ -748,18 +777,18 @@ class LivePage:
         else:
             field.live = state
 
-    def _check_radio(self, radio):
+    def _check_radio(self, radio: Node) -> None:
         for other in self._radio_group(radio):
             other.live = other is radio
 
-    def _radio_group(self, radio):
+    def _radio_group(self, radio: Node) -> list[Node]:
         owner = radio.closest(lambda node: node.tag == "form", self.root) or self.root
         name = radio.attrs.get("name")
         if not name:
             return [radio]
         return [node for node in self._fields(owner) if _kind(node) == "radio" and node.attrs.get("name") == name]
 
-    def _fill(self, field, value):
+    def _fill(self, field: Node, value: Any) -> None:
         """What a person does to a field: type into it, tick it, choose options."""
         kind = _kind(field)
         if kind is None or kind in _NOT_VALUES:
@@ -784,7 +813,7 @@ class LivePage:
         elif value is not _UNSET:
             field.live = str(value)
 
-    def _fill_named(self, form, name, value):
+    def _fill_named(self, form: Node, name: str, value: Any) -> list[Node]:
         """Fill the form's field(s) called ``name``; returns the fields whose state was set."""
         fields = [field for field in self._fields(form) if field.attrs.get("name") == name]
         fields = [field for field in fields if _kind(field) not in _NOT_VALUES]
@@ -811,7 +840,7 @@ class LivePage:
         self._fill(fields[0], value)
         return fields[:1]
 
-    def _form_state(self, form):
+    def _form_state(self, form: Node) -> list[tuple[Node, str | None, FieldState]]:
         saved = []
         for field in self._fields(form):
             kind = _kind(field)
@@ -824,9 +853,9 @@ class LivePage:
                 saved.append((field, kind, _live_state(field, kind)))
         return saved
 
-    def _form_params(self, form):
+    def _form_params(self, form: Node) -> dict[str, Any]:
         """A form serialized as the runtime does (FormData): repeated names make a list."""
-        params = {}
+        params: dict[str, Any] = {}
         for field in self._fields(form):
             name = field.attrs.get("name")
             if not name:
@@ -839,10 +868,10 @@ class LivePage:
                     params[name] = value
         return params
 
-    def _describe(self, element, container=None):
+    def _describe(self, element: Node, container: int | None = None) -> dict[str, Any]:
         """The record ``djreconnect.recovery`` works on (see ``djreconnect.dom.describe``)."""
         attrs = element.attrs
-        record = {
+        record: dict[str, Any] = {
             "tag": element.tag.upper(),
             "name": attrs.get("name", ""),
             "input": attrs.get(constants.ATTR_INPUT),
@@ -868,16 +897,16 @@ class LivePage:
             record["default"] = (_selected(element, True) or [""])[0]
         else:
             record["value"] = _value(element)
-            default = _default_value(element)
+            default: FieldState = _default_value(element)
             if kind == "hidden" and element.server_value is not None:
                 default = element.server_value
             record["default"] = default
         return record
 
-    def _snapshot(self):
+    def _snapshot(self) -> list[dict[str, Any]]:
         """The recovery snapshot (see ``djreconnect.dom.recovery_snapshot``)."""
         snapshot = []
-        containers = {}
+        containers: dict[int, int] = {}
         for element in self.root.descendants(into_views=False):
             attrs = element.attrs
             if constants.ATTR_VIEW in attrs:
@@ -902,7 +931,14 @@ class LivePage:
         return snapshot
 
 
-def mount(live, view, /, path="/", headers=None, **params):
+def mount(
+    live: "DJReconnect",
+    view: type[LiveView] | str,
+    /,
+    path: str = "/",
+    headers: Mapping[str, str] | None = None,
+    **params: Any,
+) -> LivePage:
     """A page on ``view`` (a LiveView class, or the name it is registered under) of the
     backend ``live`` (a DJReconnect), mounted live with ``params`` (as a page route passes
     its path params). ``headers`` are the requests' headers (say, a cookie)."""

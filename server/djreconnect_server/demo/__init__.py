@@ -3,9 +3,10 @@
 import os
 import re
 from pathlib import Path
+from typing import Any
 
-from fastapi import Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from markupsafe import escape
 
 from djreconnect_server.app import DJReconnect
@@ -22,7 +23,7 @@ PYODIDE_SCRIPT = '<script type="py" config="djreconnect/pyscript.json">'
 MICROPYTHON_SCRIPT = '<script type="mpy" config="djreconnect/pyscript.json?interpreter=micropython">'
 
 
-def point_static_page(html, backend_url, interpreter):
+def point_static_page(html: str, backend_url: str, interpreter: str) -> str:
     """index.html set up for a backend: its one URL, and the interpreter's script tag."""
     href = escape(backend_url.rstrip("/") + "/")
     html = _BASE_HREF.sub(lambda _: '<base href="%s">' % href, html, count=1)
@@ -31,13 +32,13 @@ def point_static_page(html, backend_url, interpreter):
     return html
 
 
-def create_app(**settings):
+def create_app(**settings: Any) -> FastAPI:
     """The demo backend; ``settings`` are passed to Settings."""
     settings.setdefault("secret_key", os.environ.get("DJRECONNECT_SECRET_KEY", DEMO_SECRET_KEY))
     live = DJReconnect(Settings(**settings), [TEMPLATES])
     if live.sessions.store.shared:
         # Several processes: the comments live in Redis beside the sessions.
-        board = RedisCommentBoard(live.settings.store)
+        board: CommentBoard = RedisCommentBoard(live.settings.store)
         live.hub.listen(COMMENTS_TOPIC, board.refresh)
         live.app.router.on_startup.append(board.refresh)
     else:
@@ -47,7 +48,7 @@ def create_app(**settings):
     live.page("/", EditorView, public=True)
     static_page = live.settings.node_modules_dir.parent / "index.html"
 
-    async def index_html(request: Request):
+    async def index_html(request: Request) -> Response:
         """The static include example, pointed at this backend (as the request reached it,
         once its host is known to be trusted)."""
         origin = live.own_url(request)
