@@ -9,22 +9,32 @@ from pathlib import Path
 
 import pytest
 from support import DemoServer, server_state, wait_server_state
+from typing_app import SLOW_SECONDS
 
 pytestmark = pytest.mark.browser
 
 TYPING_APP = Path(__file__).resolve().parent / "typing_app.py"
 # Each reply takes SLOW_SECONDS (0.2 s), one after the other: generous for the last one.
 SETTLE_S = 20.0
+# No reply for this long: nothing is in flight any more.
+QUIET_MS = int(SLOW_SECONDS * 1000 * 4)
 
 # Records a field's live state every time it may have changed: on the user's own input
 # and change events, and on every DOM mutation of the field (a patch that moves its
 # value attribute, its text or its options). Consecutive repeats are recorded once.
+# A fieldset stands for its radio group: its state is the value of the checked radio.
 RECORD = """(selector) => {
   window.recorders = window.recorders || {};
   const old = window.recorders[selector];
   if (old) old.observer.disconnect();
   const field = document.querySelector(selector);
-  const live = () => field.type === "checkbox" ? field.checked : field.value;
+  const live = () => {
+    if (field.nodeName === "FIELDSET") {
+      const checked = field.querySelector("input:checked");
+      return checked ? checked.value : null;
+    }
+    return field.type === "checkbox" ? field.checked : field.value;
+  };
   const seen = [live()];
   const note = () => { const now = live(); if (seen[seen.length - 1] !== now) seen.push(now); };
   const observer = new MutationObserver(note);
@@ -73,7 +83,7 @@ def settled(page):
     may have left events in flight); the start of every test."""
     count = server_state(page)["events"]
     while True:
-        page.wait_for_timeout(600)
+        page.wait_for_timeout(QUIET_MS)
         now = server_state(page)["events"]
         if now == count:
             return count
@@ -92,20 +102,22 @@ def clear(page, selector):
 def test_typing_on_after_clicking_elsewhere_keeps_every_keystroke(live_page):
     page = live_page
     before = clear(page, "#title")
+    saves = len(server_state(page)["saved"])
     record(page, "#title")
     page.click("#title")
     page.keyboard.type("Several")
     page.click("#elsewhere")  # the replies to the keystrokes are still to come
     # Two of them arrived while the user was elsewhere: the field's default moved...
     page.wait_for_function("document.querySelector('#title').getAttribute('value').length >= 2", timeout=10_000)
-    assert live(page, "#title") == "Several"  # ...but what it shows did not
+    while_away = live(page, "#title")  # ...but what it shows must not (asserted below)
     page.click("#title")
     page.keyboard.press("End")
     page.keyboard.type(" processes")
     page.click("#save")  # a click whose handler reads the title the server holds
-    state = wait_server_state(page, lambda s: s["events"] == before + 17 and len(s["saved"]) > 0, timeout=SETTLE_S)
+    state = wait_server_state(page, lambda s: s["events"] == before + 17 and len(s["saved"]) > saves, timeout=SETTLE_S)
     assert state["title"] == "Several processes"
     assert state["saved"][-1] == "Several processes"
+    assert while_away == "Several"
     assert live(page, "#title") == "Several processes"
     text = "Several processes"
     shown = seen(page, "#title")
@@ -163,6 +175,24 @@ def test_a_select_changed_twice_does_not_show_the_first_choice_again(live_page):
     )
     assert seen(page, "#size") == [initially] + choices
     assert live(page, "#size") == choices[1]
+
+
+def test_a_radio_group_changed_twice_does_not_show_the_first_choice_again(live_page):
+    page = live_page
+    before = settled(page)
+    record(page, "#priority")
+    initially = page.evaluate("document.querySelector('#priority input:checked').value")
+    choices = [option for option in ("mid", "high", "low") if option != initially]
+    page.click("#priority-" + choices[0])
+    page.click("#priority-" + choices[1])
+    page.click("#elsewhere")
+    state = events_handled(page, before + 2)
+    assert state["priority"] == choices[1]
+    page.wait_for_function("id => document.getElementById(id).hasAttribute('checked')", arg="priority-" + choices[1])
+    # Checking the first choice again (its reply) would uncheck the second: it is the
+    # group's live state that stays, not one radio's.
+    assert seen(page, "#priority") == [initially] + choices
+    assert page.is_checked("#priority-" + choices[1])
 
 
 def test_the_reply_to_a_fields_newest_event_shows_what_the_server_made_of_it(live_page):

@@ -36,6 +36,12 @@ TYPING_HTML = """<!DOCTYPE html>
 <option value="{{ option }}"{% if option == size %} selected{% endif %}>{{ option }}</option>
 {%- endfor %}
 </select>
+<fieldset id="priority">
+{%- for option in priorities %}
+<input id="priority-{{ option }}" type="radio" name="priority" value="{{ option }}" dj-change="pick_priority"
+  {%- if option == priority %} checked{% endif %}>
+{%- endfor %}
+</fieldset>
 <input id="code" name="code" dj-input="type_code" value="{{ code }}" autocomplete="off">
 <button id="elsewhere" type="button">Elsewhere</button>
 <button id="save" type="button" dj-click="save">Save</button>
@@ -56,6 +62,8 @@ class TypingView(LiveView):
         self.done = False
         self.size = "s"
         self.sizes = ["s", "m", "l", "xl"]
+        self.priority = "low"
+        self.priorities = ["low", "mid", "high"]
         self.code = ""
         self.events = 0  # events handled, of every field
         self.saved = []
@@ -85,6 +93,11 @@ class TypingView(LiveView):
         self.size = value
 
     @event_handler()
+    async def pick_priority(self, value: str):
+        await self._slowly()
+        self.priority = value
+
+    @event_handler()
     async def type_code(self, value: str):
         """The server's answer differs from what was typed: codes are upper case."""
         await self._slowly()
@@ -98,6 +111,10 @@ class TypingView(LiveView):
 
 def create(**settings):
     settings.setdefault("secret_key", SECRET_KEY)
+    # The time a handler awaits counts as work the connection caused: at the default
+    # budget (200 ms of work a second) these handlers would be slowed to one a second.
+    settings.setdefault("max_work_per_second", 10_000)
+    settings.setdefault("max_work_burst", 20_000)
     live = DJReconnect(Settings(**settings), [])
     live.templates.environment.loader = jinja2.DictLoader({"typing.html": TYPING_HTML})
     live.page("/", TypingView)
