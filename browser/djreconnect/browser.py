@@ -12,8 +12,10 @@ from djreconnect.connection import FAILED, RECONNECTING, TIMERS, Settings
 from djreconnect.dom import (
     PageDom,
     describe,
+    event_source,
     form_params,
     install_banner_css,
+    mark_event_source,
     recovery_snapshot,
     remember_server_values,
     reset_unrecovered,
@@ -90,6 +92,7 @@ class Runtime:
         self.timer_callbacks = {}
         self.view_elements = {}
         self.disabled = {}  # (view id, ref) -> elements waiting for their reply
+        self.sources = 0  # the numbers given to fields that send input and change events
         # (view id, ref) -> a submitted form's fields as sent, until the reply (or the event
         # is abandoned): as many as events in flight or queued, which the client bounds.
         self.submitted = {}
@@ -236,6 +239,7 @@ class Runtime:
             if is_null(view):
                 return
             recoverable = False
+            source = None
             if kind == KIND_SUBMIT:
                 event.preventDefault()
                 params = form_params(element)
@@ -251,16 +255,25 @@ class Runtime:
                     record = describe(element)
                     params = event_params(record)
                     recoverable = covers(record)
+                    source = self._event_source(element)
                 disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
             form = element if kind == KIND_SUBMIT else None
-            self._push(view.djViewId, kind, element.getAttribute(attribute), params, disable, recoverable, form)
+            handler = element.getAttribute(attribute)
+            self._push(view.djViewId, kind, handler, params, disable, recoverable, form, source)
 
         return handle
 
-    def _push(self, view_id, kind, handler, params, disable, recoverable=False, form=None):
+    def _event_source(self, field):
+        """The number that names ``field`` as the source of its events (a new one the
+        first time): while it has events in flight, replies leave its live state alone."""
+        source = mark_event_source(field, self.sources + 1)
+        self.sources = max(self.sources, source)
+        return source
+
+    def _push(self, view_id, kind, handler, params, disable, recoverable=False, form=None, source=None):
         """Send (or queue) an event. ``recoverable``: an input or change of a field recovery
         covers; ``form``: the form of a submit, whose fields follow the server's render when
-        the reply comes."""
+        the reply comes; ``source``: the number of the field that sent it."""
         ref = self.client.reserve_ref()
         if form is not None:
             self.submitted[(view_id, ref)] = submitted_fields(form)
@@ -270,7 +283,7 @@ class Runtime:
                 element.textContent = element.getAttribute(constants.ATTR_DISABLE_WITH)
                 element.disabled = True
             self.disabled[(view_id, ref)] = disable
-        self._run(self.client.push_event(self._now(), view_id, kind, handler, params, ref, recoverable))
+        self._run(self.client.push_event(self._now(), view_id, kind, handler, params, ref, recoverable, source))
 
     # --- effects ----------------------------------------------------------------
 
@@ -385,7 +398,7 @@ class Runtime:
         # A remount's render moves defaults; what the user typed stays.
         saved = save_user_input(root) if effect.mount and effect.ops else None
         try:
-            apply_ops(effect.ops, PageDom(self.document, effect.mount), root)
+            apply_ops(effect.ops, PageDom(self.document, effect.mount, _keeper(effect.keep)), root)
         except PatchError as error:
             self._report(effect.view, "bad_patch", str(error))
         if saved:
@@ -408,6 +421,14 @@ class Runtime:
         detail = to_js_object({"view": view_id, "code": code, "message": message})
         init = to_js_object({"detail": detail})
         self.document.dispatchEvent(js.CustomEvent.new("djreconnect:error", init))
+
+
+def _keeper(keep):
+    """Whether a field keeps its live state through a patch: it is one of the event
+    sources ``keep`` names (it has events in flight); None when there are none."""
+    if not keep:
+        return None
+    return lambda field: event_source(field) in keep
 
 
 def main():

@@ -58,18 +58,30 @@ class View:
         self.version = None  # the render the page shows
         self.in_flight = []  # PendingEvents sent and not yet answered, in sending order
 
+    def busy_sources(self):
+        """The sources of the events in flight, each once, in sending order: the fields
+        whose live state is newer than any render the page has of them."""
+        busy = []
+        for pending in self.in_flight:
+            source = pending.source
+            if source is not None and source not in busy:
+                busy.append(source)
+        return tuple(busy)
+
 
 class PendingEvent:
     """An event the user triggered: queued while disconnected, or sent and unanswered.
-    ``recoverable`` marks an input or change event of a field form recovery covers."""
+    ``recoverable`` marks an input or change event of a field form recovery covers;
+    ``source`` names the field that sent it (the adapter's number for it), or is None."""
 
-    def __init__(self, view_id, kind, handler, params, ref, recoverable=False):
+    def __init__(self, view_id, kind, handler, params, ref, recoverable=False, source=None):
         self.view_id = view_id
         self.kind = kind
         self.handler = handler
         self.params = params
         self.ref = ref
         self.recoverable = recoverable
+        self.source = source
 
 
 class Client:
@@ -237,7 +249,11 @@ class Client:
             return []
         if message.version is not None:
             view.version = message.version
-        return [ApplyPatch(view.id, message.ops, False, message.ref)] + self._finish(view, message.ref)
+        # The event answered leaves the flight first: the field that sent it follows this
+        # render (the server's answer to what the user last did there) unless it sent
+        # newer events since, whose renders are still to come.
+        done = self._finish(view, message.ref)
+        return [ApplyPatch(view.id, message.ops, False, message.ref, view.busy_sources())] + done
 
     def _error(self, now, message, view):
         effects = [ReportError(message.view, message.code, message.message)]
@@ -277,9 +293,12 @@ class Client:
         """A ref for an event about to be pushed, so the page can mark its element first."""
         return self._ref()
 
-    def push_event(self, now, view_id, kind, handler, params, ref=None, recoverable=False):
+    def push_event(self, now, view_id, kind, handler, params, ref=None, recoverable=False, source=None):
         """The user triggered ``handler`` on view ``view_id``. Returns effects.
-        ``recoverable``: an input or change event of a field form recovery covers."""
+        ``recoverable``: an input or change event of a field form recovery covers.
+        ``source``: what names the field that sent it (any value the adapter compares
+        with ``==``), or None; while it has events in flight, patches leave its live
+        state alone (``ApplyPatch.keep``)."""
         view = self.views.get(view_id)
         if ref is None:
             ref = self._ref()
@@ -288,7 +307,7 @@ class Client:
                 EventDone(view_id, ref),
                 ReportError(view_id, "unknown_view", "no view %r on this page" % (view_id,)),
             ]
-        pending = PendingEvent(view_id, kind, handler, params, ref, recoverable)
+        pending = PendingEvent(view_id, kind, handler, params, ref, recoverable, source)
         if self.connection.state == CONNECTED and view.joined and not view.recovering:
             return self._send_event(view, pending)
         if kind not in QUEUED_KINDS:

@@ -26,16 +26,21 @@ class PageDom:
 
     ``mount`` patches change attributes and text only: the live value, checked
     state and selection of fields are the user's. Event patches also move the live
-    state of fields the user is not in, so a server reset (a cleared input) shows.
+    state of fields the user is not in, so a server reset (a cleared input) shows,
+    except of fields for which ``keeps(field)`` is true (those with events in flight:
+    the render predates what the user made of them).
     """
 
-    def __init__(self, document, mount):
+    def __init__(self, document, mount, keeps=None):
         self.document = document
         self.mount = mount
+        self.keeps = keeps
         self.focused = document.activeElement
 
     def _syncs(self, node):
-        return not self.mount and node.nodeName in FORM_FIELDS + ("OPTION",) and not self._is_focused(node)
+        if self.mount or node.nodeName not in FORM_FIELDS + ("OPTION",) or self._is_focused(node):
+            return False
+        return self.keeps is None or not self.keeps(_field_of(node))
 
     def _is_focused(self, node):
         focused = self.focused
@@ -119,6 +124,45 @@ class PageDom:
         node.innerHTML = html
         if node.nodeName == "TEXTAREA" and self._syncs(node):
             node.value = node.defaultValue
+
+
+def _field_of(node):
+    """The field a node's live state belongs to: an option's select, else the node."""
+    if node.nodeName == "OPTION":
+        select = node.closest("select")
+        if not is_null(select):
+            return select
+    return node
+
+
+def event_source(field):
+    """The number ``mark_event_source`` gave a field, or None."""
+    source = getattr(field, "djEventSource", None)
+    return None if is_null(source) else int(source)
+
+
+def mark_event_source(field, next_source):
+    """Name ``field`` as the source of its events (see ``Client.push_event``): the number
+    it has, else ``next_source``. A radio shares one with its group, whose live state
+    is one choice. Returns the field's number."""
+    group = [field]
+    name = field.getAttribute("name")
+    if field.nodeName == "INPUT" and field.type == "radio" and name:
+        scope = getattr(field, "form", None)
+        if is_null(scope):
+            scope = field.ownerDocument
+        found = scope.querySelectorAll('input[type="radio"][name="%s"]' % js.CSS.escape(name))
+        group.extend([found.item(index) for index in range(found.length)])
+    source = None
+    for member in group:
+        source = event_source(member)
+        if source is not None:
+            break
+    if source is None:
+        source = next_source
+    for member in group:
+        member.djEventSource = source
+    return source
 
 
 def root_html(root):

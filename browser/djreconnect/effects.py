@@ -61,9 +61,14 @@ class ShowStatus(Effect):
 class ApplyPatch(Effect):
     """Apply patch ``ops`` to view ``view``. ``mount`` is true for the patch of a (re)mount,
     which must change attributes only, never what the user typed. ``ref`` is the event
-    it answers, or None."""
+    it answers, or None. ``keep`` names the event sources (fields, see
+    ``Client.push_event``) with events still unanswered: this render is older than what
+    the user made of them, so they keep their live value, checked state and selection."""
 
-    FIELDS = ("view", "ops", "mount", "ref")
+    FIELDS = ("view", "ops", "mount", "ref", "keep")
+
+    def __init__(self, view, ops, mount, ref, keep=()):
+        Effect.__init__(self, view, ops, mount, ref, keep)
 
 
 class Recover(Effect):

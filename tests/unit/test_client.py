@@ -609,6 +609,78 @@ def test_nothing_reconnects_after_disconnect():
     assert page.timers == {}
 
 
+# --- fields with events in flight ------------------------------------------------
+
+
+def typed(page, view, handler, value, source, kind="input", recoverable=True):
+    """A field's input (or change) event, named by its ``source``; returns its ref."""
+    page.run(page.client.push_event(page.now, view, kind, handler, {"value": value}, None, recoverable, source))
+    return page.events()[-1].ref
+
+
+def test_a_reply_keeps_a_field_that_sent_newer_events_and_not_one_whose_newest_it_answers():
+    page = live()
+    refs = [typed(page, "v1", "set_title", value, 7) for value in ("S", "Se", "Sev")]
+    # The renders of "S" and "Se" are older than what the field shows: it keeps it.
+    assert page.reply("v1", refs[0]) == [ApplyPatch("v1", OPS, False, refs[0], (7,)), EventDone("v1", refs[0])]
+    assert page.reply("v1", refs[1]) == [ApplyPatch("v1", OPS, False, refs[1], (7,)), EventDone("v1", refs[1])]
+    # The render of "Sev" answers what the user last did there: it shows, a reset too.
+    assert page.reply("v1", refs[2]) == [ApplyPatch("v1", OPS, False, refs[2], ()), EventDone("v1", refs[2])]
+
+
+def test_every_field_with_events_in_flight_is_kept_each_once_in_sending_order():
+    page = live()
+    title = typed(page, "v1", "set_title", "a", 7)
+    typed(page, "v1", "pick", "2", 8, kind="change", recoverable=False)
+    typed(page, "v1", "set_title", "ab", 7)
+    page.push("v1", "click", "save")  # a click names no field
+    typed(page, "v2", "search", "q", 9)  # another view's field is that view's business
+    effects = page.frame(protocol.Reply(ref=None, view="v1", ops=OPS))  # a render pushed by the server
+    assert effects == [ApplyPatch("v1", OPS, False, None, (7, 8))]
+    assert page.reply("v1", title)[0].keep == (8, 7)
+    assert page.client.views["v1"].busy_sources() == (8, 7)
+    assert page.client.views["v2"].busy_sources() == (9,)
+
+
+def test_an_error_reply_frees_its_field_like_a_reply():
+    page = live()
+    first = typed(page, "v1", "set_title", "a", 7)
+    second = typed(page, "v1", "set_title", "ab", 7)
+    page.frame(protocol.Error(ref=first, view="v1", code="handler_failed", message="boom"))
+    assert page.client.views["v1"].busy_sources() == (7,)
+    page.frame(protocol.Error(ref=second, view="v1", code="handler_failed", message="boom"))
+    assert page.client.views["v1"].busy_sources() == ()
+    assert page.frame(protocol.Reply(ref=None, view="v1", ops=OPS))[0].keep == ()
+
+
+def test_after_a_resume_only_the_events_sent_again_keep_their_fields():
+    page = live()
+    typed(page, "v1", "set_title", "ab", 7)  # recovery covers it: finished, recovery sends the field
+    pick = typed(page, "v1", "pick", "2", 8, kind="change", recoverable=False)  # sent again, same id
+    page.closed(1006)
+    page.snapshots["v1"] = [FIELD]
+    reconnect(page)
+    page.welcome()
+    page.rendered("v1", resumed=True)
+    (batch,) = page.batches()
+    assert page.client.views["v1"].busy_sources() == (8,)
+    assert page.reply("v1", pick)[0].keep == ()
+    assert page.reply("v1", batch.ref)[0].keep == ()
+
+
+def test_a_mount_patch_and_a_finished_page_keep_nothing():
+    page = live()
+    typed(page, "v1", "set_title", "ab", 7)
+    page.closed(1006)
+    reconnect(page)
+    (mount,) = of(page.rendered("v1"), ApplyPatch)  # a remount: its patch never moves live state
+    assert (mount.mount, mount.keep) == (True, ())
+    typed(page, "v1", "set_title", "abc", 7)
+    assert page.client.views["v1"].busy_sources() == (7,)
+    page.disconnect()  # events in flight are abandoned
+    assert page.client.views["v1"].busy_sources() == ()
+
+
 # --- frames ---------------------------------------------------------------------
 
 
