@@ -26,7 +26,7 @@ drops. When a view is back:
 """
 
 from djreconnect import constants, protocol, recovery
-from djreconnect.connection import CONNECTED, CONNECTING, RECONNECTING, Connection, Settings
+from djreconnect.connection import CONNECTED, CONNECTING, RETRYING, WAITING, Connection, Settings
 from djreconnect.effects import ApplyPatch, EventDone, Recover, ReportError, Send
 
 # Kinds of DOM events.
@@ -94,7 +94,8 @@ class Client:
 
     @property
     def state(self):
-        return self.connection.state
+        """The state the page is shown (``connection.PUBLIC_STATES``)."""
+        return self.connection.public_state
 
     def mounted(self):
         """Whether every view is mounted and its recovery sent (the page is live)."""
@@ -171,7 +172,7 @@ class Client:
         if self.connection.state == CONNECTED:
             return effects
         effects = effects + self._forget_joins()
-        if self.connection.state not in (CONNECTING, RECONNECTING):
+        if self.connection.state not in (CONNECTING, WAITING, RETRYING):
             effects = effects + self._abandon("the connection " + self.connection.state)
         return effects
 
