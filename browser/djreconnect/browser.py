@@ -11,8 +11,6 @@ from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT,
 from djreconnect.connection import FAILED, RECONNECTING, TIMERS, Settings
 from djreconnect.dom import (
     PageDom,
-    describe,
-    form_params,
     install_banner_css,
     recovery_snapshot,
     remember_server_values,
@@ -26,10 +24,10 @@ from djreconnect.dom import (
     value_params,
     view_root,
 )
+from djreconnect.events import disable, disable_targets, enable, params_for
 from djreconnect.jsbridge import ProxyOwner, is_null, js, to_js_object
 from djreconnect.patch import PatchError, apply_ops
-from djreconnect.recovery import covers, event_params
-from djreconnect.transports import SSETransport, WebSocketTransport, websocket_url
+from djreconnect.transports import Transports
 
 # Delegated DOM events: DOM event name -> (attribute that names the handler, kind).
 DELEGATED = (
@@ -68,15 +66,17 @@ class Runtime:
         self.config = config
         # No URL configured: the backend is where the page (or its <base href>) points.
         self.backend = config.get("url") or js.URL.new(self.document.baseURI).origin
-        self.prefix = config.get("prefix", constants.DEFAULT_PREFIX)
-        self.url = websocket_url(self.backend, self.prefix)
-        self.transport_kind = config.get("transport", constants.TRANSPORT_WEBSOCKET)
-        if self.transport_kind not in constants.TRANSPORTS:
-            raise ValueError("djreconnect: unknown transport %r" % (self.transport_kind,))
         # A WebSocket that never opens on this page (say, a proxy refuses upgrades)
         # falls back to SSE, for the rest of the page's life.
-        self.fallback = config.get("fallback", True)
-        self.websocket_worked = False
+        self.transports = Transports(
+            self.backend,
+            config.get("prefix", constants.DEFAULT_PREFIX),
+            config.get("transport", constants.TRANSPORT_WEBSOCKET),
+            config.get("fallback", True),
+            self._opened,
+            self._frame,
+            self._closed,
+        )
         self.leaving = False  # the page is being navigated away from: show no drop
         settings = settings_from_config(config)
         self.client = Client(settings, random=js.Math.random)
@@ -125,13 +125,12 @@ class Runtime:
             if kind == constants.BOOT_SUBMIT:
                 params = boot.form_data_params(data) if data is not None else {}
                 params.update(value_params(element))
-                disable = element.querySelectorAll("[" + constants.ATTR_DISABLE_WITH + "]")
-                disable = [disable.item(i) for i in range(disable.length)]
-                self._push(view.djViewId, KIND_SUBMIT, element.getAttribute(constants.ATTR_SUBMIT), params, disable)
+                handler = element.getAttribute(constants.ATTR_SUBMIT)
+                self._push(view.djViewId, KIND_SUBMIT, handler, params, disable_targets(KIND_SUBMIT, element))
             else:
-                disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
-                params = value_params(element)
-                self._push(view.djViewId, KIND_CLICK, element.getAttribute(constants.ATTR_CLICK), params, disable)
+                params, _ = params_for(KIND_CLICK, element)
+                handler = element.getAttribute(constants.ATTR_CLICK)
+                self._push(view.djViewId, KIND_CLICK, handler, params, disable_targets(KIND_CLICK, element))
         if refused:
             message = "%d click(s) or submit(s) made while the page started were not kept" % refused
             message += " (at most %d, with %d characters of form text)" % (
@@ -166,7 +165,7 @@ class Runtime:
 
     def _expose(self):
         api = to_js_object(
-            {"state": self.client.state, "mounted": False, "transport": self.transport_kind, "version": __version__}
+            {"state": self.client.state, "mounted": False, "transport": self.transports.kind, "version": __version__}
         )
         api.connect = self.owner.proxy(lambda *args: self._run(self.client.start(self._now())))
         api.disconnect = self.owner.proxy(lambda *args: self._run(self.client.disconnect(self._now())))
@@ -204,6 +203,7 @@ class Runtime:
         return fire
 
     def _opened(self, generation):
+        self.api.transport = self.transports.kind  # SSE after a fallback
         roots = {}
         for view_id, element in self.view_elements.items():
             roots[view_id] = root_html(view_root(element))
@@ -235,41 +235,25 @@ class Runtime:
             view = element.closest("[" + constants.ATTR_VIEW + "]")
             if is_null(view):
                 return
-            recoverable = False
-            if kind == KIND_SUBMIT:
+            if kind == KIND_SUBMIT or (kind == KIND_CLICK and element.nodeName == "A"):
                 event.preventDefault()
-                params = form_params(element)
-                params.update(value_params(element))
-                disable = element.querySelectorAll("[" + constants.ATTR_DISABLE_WITH + "]")
-                disable = [disable.item(i) for i in range(disable.length)]
-            else:
-                if kind == KIND_CLICK and element.nodeName == "A":
-                    event.preventDefault()
-                if kind == KIND_CLICK:
-                    params = value_params(element)
-                else:
-                    record = describe(element)
-                    params = event_params(record)
-                    recoverable = covers(record)
-                disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
+            params, recoverable = params_for(kind, element)
             form = element if kind == KIND_SUBMIT else None
-            self._push(view.djViewId, kind, element.getAttribute(attribute), params, disable, recoverable, form)
+            handler = element.getAttribute(attribute)
+            self._push(view.djViewId, kind, handler, params, disable_targets(kind, element), recoverable, form)
 
         return handle
 
-    def _push(self, view_id, kind, handler, params, disable, recoverable=False, form=None):
+    def _push(self, view_id, kind, handler, params, disable_elements, recoverable=False, form=None):
         """Send (or queue) an event. ``recoverable``: an input or change of a field recovery
         covers; ``form``: the form of a submit, whose fields follow the server's render when
         the reply comes."""
         ref = self.client.reserve_ref()
         if form is not None:
             self.submitted[(view_id, ref)] = submitted_fields(form)
-        if disable:
-            for element in disable:
-                element.setAttribute(constants.ATTR_DISABLED_TEXT, element.textContent)
-                element.textContent = element.getAttribute(constants.ATTR_DISABLE_WITH)
-                element.disabled = True
-            self.disabled[(view_id, ref)] = disable
+        if disable_elements:
+            disable(disable_elements)
+            self.disabled[(view_id, ref)] = disable_elements
         self._run(self.client.push_event(self._now(), view_id, kind, handler, params, ref, recoverable))
 
     # --- effects ----------------------------------------------------------------
@@ -308,7 +292,7 @@ class Runtime:
             self._cancel_timer(effect.key)
         elif kind is effects.OpenTransport:
             self._close_transport()
-            self.transport = self._new_transport(effect.generation)
+            self.transport = self.transports.open(effect.generation)
         elif kind is effects.CloseTransport:
             self._close_transport()
         elif kind is effects.ShowStatus:
@@ -326,37 +310,6 @@ class Runtime:
         else:
             self.attempts_made = 0
         show_status(self.document, effect.state, attempt, max_attempts, effect.reason, self.banner)
-
-    def _new_transport(self, generation):
-        if self.transport_kind == constants.TRANSPORT_SSE:
-            return self._sse(generation, self._opened)
-        return WebSocketTransport(self.url, generation, self._websocket_opened, self._frame, self._websocket_closed)
-
-    def _sse(self, generation, on_open):
-        return SSETransport(self.backend, self.prefix, generation, on_open, self._frame, self._closed)
-
-    def _websocket_opened(self, generation):
-        self.websocket_worked = True
-        self._opened(generation)
-
-    def _websocket_closed(self, generation, code, reason):
-        transport = self.transport
-        if (
-            self.fallback
-            and not self.websocket_worked
-            and transport is not None
-            and transport.generation == generation
-            and not transport.was_open
-        ):
-            # The socket never opened: try SSE within the same attempt.
-            self.transport = self._sse(generation, self._fallback_opened)
-            return
-        self._closed(generation, code, reason)
-
-    def _fallback_opened(self, generation):
-        self.transport_kind = constants.TRANSPORT_SSE
-        self.api.transport = self.transport_kind
-        self._opened(generation)
 
     def _mounted(self, element, view_id, mode):
         """A view is live again: its recovery is on its way. Tell page scripts how it came
@@ -397,11 +350,7 @@ class Runtime:
 
     def _enable(self, view_id, ref):
         self.submitted.pop((view_id, ref), None)  # answered, refused or abandoned
-        for element in self.disabled.pop((view_id, ref), ()):
-            if element.hasAttribute(constants.ATTR_DISABLED_TEXT):
-                element.textContent = element.getAttribute(constants.ATTR_DISABLED_TEXT)
-                element.removeAttribute(constants.ATTR_DISABLED_TEXT)
-            element.disabled = False
+        enable(self.disabled.pop((view_id, ref), ()))
 
     def _report(self, view_id, code, message):
         js.console.warn("djreconnect: %s (%s)" % (message, code))
