@@ -1,6 +1,7 @@
 """The browser adapter: turns page and transport events into core inputs, and core
-effects into DOM and transport calls. The only module (with its helpers
-``dom``, ``transports`` and ``jsbridge``) that runs in a page only.
+effects into DOM and transport calls. With its helpers (``transports``, ``pagedom``,
+``fields``, ``snapshot``, ``params``, ``events``, ``status``, ``boot``, ``jsbridge``)
+the only code that runs in a page only.
 """
 
 import json
@@ -9,24 +10,21 @@ from djreconnect import __version__, boot, constants, effects
 from djreconnect.banner import BannerTexts
 from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT, MOUNT_FIRST, Client
 from djreconnect.connection import FAILED, RECONNECTING, TIMERS, Settings
-from djreconnect.dom import (
-    PageDom,
-    install_banner_css,
-    recovery_snapshot,
+from djreconnect.events import disable, disable_targets, enable, params_for
+from djreconnect.fields import (
     remember_server_values,
     reset_unrecovered,
     restore_user_input,
-    root_html,
     save_user_input,
-    show_status,
     show_submitted,
     submitted_fields,
-    value_params,
-    view_root,
 )
-from djreconnect.events import disable, disable_targets, enable, params_for
 from djreconnect.jsbridge import ProxyOwner, is_null, js, to_js_object
+from djreconnect.pagedom import PageDom, root_html, view_root
+from djreconnect.params import value_params
 from djreconnect.patch import PatchError, apply_ops
+from djreconnect.snapshot import recovery_snapshot
+from djreconnect.status import install_banner_css, show_status
 from djreconnect.transports import Transports
 
 # Delegated DOM events: DOM event name -> (attribute that names the handler, kind).

@@ -3,8 +3,9 @@ kind, and the ``dj-disable-with`` elements it disables until it is answered."""
 
 from djreconnect import constants
 from djreconnect.client import KIND_CLICK, KIND_SUBMIT
-from djreconnect.dom import describe, form_params, value_params
+from djreconnect.params import form_params, value_params
 from djreconnect.recovery import covers, event_params
+from djreconnect.snapshot import describe
 
 
 def params_for(kind, element):
