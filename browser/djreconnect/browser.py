@@ -163,7 +163,7 @@ class Runtime:
 
     def _expose(self):
         api = to_js_object(
-            {"state": self.client.state, "mounted": False, "transport": self.transports.kind, "version": __version__}
+            {"state": self.client.state, "mounted": False, "transport": self.transports.name, "version": __version__}
         )
         api.connect = self.owner.proxy(lambda *args: self._run(self.client.start(self._now())))
         api.disconnect = self.owner.proxy(lambda *args: self._run(self.client.disconnect(self._now())))
@@ -201,7 +201,7 @@ class Runtime:
         return fire
 
     def _opened(self, generation):
-        self.api.transport = self.transports.kind  # SSE after a fallback
+        self.api.transport = self.transports.name  # SSE after a fallback
         roots = {}
         for view_id, element in self.view_elements.items():
             roots[view_id] = root_html(view_root(element))
@@ -269,34 +269,34 @@ class Runtime:
             api.mounted = self.client.mounted()
 
     def _do(self, effect):
-        kind = type(effect)
-        if kind is effects.Send:
+        effect_type = type(effect)
+        if effect_type is effects.Send:
             self.transport.send(effect.frame)
-        elif kind is effects.ApplyPatch:
+        elif effect_type is effects.ApplyPatch:
             self._apply(effect)
-        elif kind is effects.Recover:
+        elif effect_type is effects.RecoverView:
             element = self.view_elements[effect.view]
             if effect.mode != MOUNT_FIRST:
                 reset_unrecovered(element)
             self._run(self.client.recovered(self._now(), effect.view, recovery_snapshot(element)))
             remember_server_values(element)
             self._mounted(element, effect.view, effect.mode)
-        elif kind is effects.EventDone:
+        elif effect_type is effects.FinishEvent:
             self._enable(effect.view, effect.ref)
-        elif kind is effects.StartTimer:
+        elif effect_type is effects.StartTimer:
             self._cancel_timer(effect.key)
             self.timer_ids[effect.key] = js.setTimeout(self.timer_callbacks[effect.key], effect.delay_ms)
-        elif kind is effects.CancelTimer:
+        elif effect_type is effects.CancelTimer:
             self._cancel_timer(effect.key)
-        elif kind is effects.OpenTransport:
+        elif effect_type is effects.OpenTransport:
             self._close_transport()
             self.transport = self.transports.open(effect.generation)
-        elif kind is effects.CloseTransport:
+        elif effect_type is effects.CloseTransport:
             self._close_transport()
-        elif kind is effects.ShowStatus:
+        elif effect_type is effects.ShowStatus:
             if not self.leaving:
                 self._show_status(effect)
-        elif kind is effects.ReportError:
+        elif effect_type is effects.ReportError:
             self._report(effect.view, effect.code, effect.message)
 
     def _show_status(self, effect):

@@ -5,8 +5,6 @@ which fields take part in recovery."""
 from djreconnect import constants
 from djreconnect.jsbridge import is_null, js
 
-FORM_FIELDS = ("INPUT", "SELECT", "TEXTAREA")
-
 
 def keeps_own_value(node):
     """Hidden fields that take part in recovery (the page writes them, not the user)."""
@@ -30,21 +28,21 @@ def remember_server_values(view_element):
             field.djServerValue = field.value
 
 
-def _live_state(field, kind):
+def _live_state(field, field_type):
     """A field's live state: checked, the list of selected values, or its value."""
-    if kind in ("checkbox", "radio"):
+    if field_type in ("checkbox", "radio"):
         return bool(field.checked)
-    if kind in ("select-one", "select-multiple"):
+    if field_type in ("select-one", "select-multiple"):
         options = field.options
         return [options.item(i).value for i in range(options.length) if options.item(i).selected]
     return field.value
 
 
-def _modified(field, kind):
+def _modified(field, field_type):
     """Whether the live state differs from the defaults of the last render."""
-    if kind in ("checkbox", "radio"):
+    if field_type in ("checkbox", "radio"):
         return bool(field.checked) != bool(field.defaultChecked)
-    if kind in ("select-one", "select-multiple"):
+    if field_type in ("select-one", "select-multiple"):
         options = field.options
         for position in range(options.length):
             option = options.item(position)
@@ -78,19 +76,19 @@ def save_user_input(root):
     fields = root.querySelectorAll("input, select, textarea")
     for index in range(fields.length):
         field = fields.item(index)
-        kind = field.type
-        if kind in ("hidden", "file", "submit", "button", "reset", "image"):
+        field_type = field.type
+        if field_type in ("hidden", "file", "submit", "button", "reset", "image"):
             continue
-        if takes_part_in_recovery(field) or _modified(field, kind):
-            saved.append((field, kind, _live_state(field, kind)))
+        if takes_part_in_recovery(field) or _modified(field, field_type):
+            saved.append((field, field_type, _live_state(field, field_type)))
     return saved
 
 
-def _show_default(field, kind):
+def _show_default(field, field_type):
     """Give a field its server-rendered state: checked, selection or value."""
-    if kind in ("checkbox", "radio"):
+    if field_type in ("checkbox", "radio"):
         field.checked = field.defaultChecked
-    elif kind in ("select-one", "select-multiple"):
+    elif field_type in ("select-one", "select-multiple"):
         options = field.options
         for position in range(options.length):
             option = options.item(position)
@@ -105,10 +103,10 @@ def reset_unrecovered(view_element):
     fields = view_element.querySelectorAll("[" + constants.ATTR_NO_RECOVER + "]")
     for index in range(fields.length):
         field = fields.item(index)
-        kind = field.type
-        if field.nodeName not in FORM_FIELDS or kind in ("hidden", "file"):
+        field_type = field.type
+        if field.nodeName not in constants.FORM_FIELD_TAGS or field_type in ("hidden", "file"):
             continue
-        _show_default(field, kind)
+        _show_default(field, field_type)
 
 
 def _find_again(root, field):
@@ -129,14 +127,14 @@ def restore_user_input(root, saved):
     """Put back what ``save_user_input`` saw, on the fields still in the page (or on the
     ones that replaced them, when the view was rendered whole)."""
     checks = []
-    for field, kind, value in saved:
+    for field, field_type, value in saved:
         if not field.isConnected:
             field = _find_again(root, field)
-            if field is None or field.type != kind:
+            if field is None or field.type != field_type:
                 continue
-        if kind in ("checkbox", "radio"):
+        if field_type in ("checkbox", "radio"):
             checks.append((field, value))
-        elif kind in ("select-one", "select-multiple"):
+        elif field_type in ("select-one", "select-multiple"):
             options = field.options
             for position in range(options.length):
                 option = options.item(position)
@@ -153,7 +151,7 @@ def restore_user_input(root, saved):
 
 
 def submitted_fields(form):
-    """What a form's fields hold as it is submitted: (field, kind, live state) for each
+    """What a form's fields hold as it is submitted: (field, field_type, live state) for each
     field the server renders (not buttons, file or hidden inputs, nor fields inside
     ``dj-update="ignore"``), for ``show_submitted`` when the reply comes."""
     saved = []
@@ -161,12 +159,12 @@ def submitted_fields(form):
     ignored = "[" + constants.ATTR_UPDATE + '="' + constants.UPDATE_IGNORE + '"]'
     for index in range(fields.length):
         field = fields.item(index)
-        kind = field.type
-        if kind in ("hidden", "file", "submit", "button", "reset", "image"):
+        field_type = field.type
+        if field_type in ("hidden", "file", "submit", "button", "reset", "image"):
             continue
         if not is_null(field.closest(ignored)):
             continue
-        saved.append((field, kind, _live_state(field, kind)))
+        saved.append((field, field_type, _live_state(field, field_type)))
     return saved
 
 
@@ -175,6 +173,6 @@ def show_submitted(saved):
     was submitted shows the server's rendered value, even the focused one, so a handler
     that clears its state clears the form. A field changed since the submit keeps the
     change: nothing typed meanwhile is lost."""
-    for field, kind, state in saved:
-        if field.isConnected and _live_state(field, kind) == state:
-            _show_default(field, kind)
+    for field, field_type, state in saved:
+        if field.isConnected and _live_state(field, field_type) == state:
+            _show_default(field, field_type)

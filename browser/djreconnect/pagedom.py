@@ -2,7 +2,7 @@
 root element, and the HTML of that root the server patches from."""
 
 from djreconnect import constants
-from djreconnect.fields import FORM_FIELDS, keeps_own_value
+from djreconnect.fields import keeps_own_value
 from djreconnect.jsbridge import is_null
 
 
@@ -20,7 +20,9 @@ class PageDom:
         self.focused = document.activeElement
 
     def _syncs(self, node):
-        return not self.mount and node.nodeName in FORM_FIELDS + ("OPTION",) and not self._is_focused(node)
+        return (
+            not self.mount and node.nodeName in constants.FORM_FIELD_TAGS + ("OPTION",) and not self._is_focused(node)
+        )
 
     def _is_focused(self, node):
         focused = self.focused

@@ -2,7 +2,7 @@
 containers that ``djreconnect.recovery`` decides on, read from the page."""
 
 from djreconnect import constants, recovery
-from djreconnect.fields import FORM_FIELDS, server_value
+from djreconnect.fields import server_value
 from djreconnect.jsbridge import is_null
 from djreconnect.params import prefixed_params, value_params
 
@@ -33,18 +33,18 @@ def describe(element, container=None):
     for key in ("input", "change"):
         if is_null(record[key]):
             record[key] = None
-    if tag not in FORM_FIELDS:
+    if tag not in constants.FORM_FIELD_TAGS:
         return record
-    kind = element.type
-    record["type"] = kind
-    if kind in ("checkbox", "radio"):
+    field_type = element.type
+    record["type"] = field_type
+    if field_type in ("checkbox", "radio"):
         record["value"] = element.value
         record["checked"] = bool(element.checked)
         record["default_checked"] = bool(element.defaultChecked)
-    elif kind == "select-multiple":
+    elif field_type == "select-multiple":
         record["value"] = _select_values(element, False)
         record["default"] = _select_values(element, True)
-    elif kind == "select-one":
+    elif field_type == "select-one":
         record["value"] = element.value
         chosen = _select_values(element, True)
         if chosen:
@@ -54,7 +54,7 @@ def describe(element, container=None):
             record["default"] = "" if is_null(first) else first.value
     else:
         record["value"] = element.value
-        record["default"] = server_value(element) if kind == "hidden" else element.defaultValue
+        record["default"] = server_value(element) if field_type == "hidden" else element.defaultValue
     return record
 
 

@@ -188,20 +188,20 @@ class SSETransport:
 class Transports:
     """The transport factory: the runtime asks it for each attempt's transport.
 
-    ``kind`` is ``ws`` or ``sse``. With ``fallback``, a WebSocket that closes without ever
+    ``name`` is the transport in use, ``ws`` or ``sse``. With ``fallback``, a WebSocket that closes without ever
     having opened on this page (say, a proxy refuses upgrades) is replaced by SSE within
     the same attempt, and every later attempt uses SSE; one that opened once never falls
     back. Callbacks: ``on_open(gen)``, ``on_frame(gen, text)``, ``on_close(gen, code,
     reason)``, as each transport's.
     """
 
-    def __init__(self, backend, prefix, kind, fallback, on_open, on_frame, on_close):
-        if kind not in constants.TRANSPORTS:
-            raise ValueError("djreconnect: unknown transport %r" % (kind,))
+    def __init__(self, backend, prefix, name, fallback, on_open, on_frame, on_close):
+        if name not in constants.TRANSPORTS:
+            raise ValueError("djreconnect: unknown transport %r" % (name,))
         self.backend = backend
         self.prefix = prefix
         self.url = websocket_url(backend, prefix)
-        self.kind = kind
+        self.name = name
         self.fallback = fallback
         self.websocket_worked = False
         self.on_open = on_open
@@ -210,7 +210,7 @@ class Transports:
 
     def open(self, generation):
         """A new transport for the attempt ``generation``, opening."""
-        if self.kind == constants.TRANSPORT_SSE:
+        if self.name == constants.TRANSPORT_SSE:
             return self._sse(generation, self.on_open)
         if self.fallback and not self.websocket_worked:
             return FallbackTransport(self, generation)
@@ -224,7 +224,7 @@ class Transports:
         self.on_open(generation)
 
     def _fallback_opened(self, generation):
-        self.kind = constants.TRANSPORT_SSE  # for the rest of the page's life
+        self.name = constants.TRANSPORT_SSE  # for the rest of the page's life
         self.on_open(generation)
 
 

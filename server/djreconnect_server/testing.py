@@ -285,7 +285,7 @@ def _prefixed(node, prefix):
 
 class _PageDom:
     """The adapter ``apply_ops`` drives: the browser runtime's rules on the small DOM
-    (see ``djreconnect.dom.PageDom``)."""
+    (see ``djreconnect.pagedom.PageDom``)."""
 
     def __init__(self, page, mount):
         self.page = page
@@ -641,7 +641,7 @@ class LivePage:
             self._send(effect.frame)
         elif kind is effects.ApplyPatch:
             self._apply(effect)
-        elif kind is effects.Recover:
+        elif kind is effects.RecoverView:
             self.mounts.append(effect.mode)
             if effect.mode != MOUNT_FIRST:
                 self._reset_unrecovered()
@@ -649,7 +649,7 @@ class LivePage:
             for field in self._fields(self.root):
                 if _kind(field) == "hidden" and self._takes_part_in_recovery(field):
                     field.server_value = _live_state(field, "hidden")
-        elif kind is effects.EventDone:
+        elif kind is effects.FinishEvent:
             self._submitted.pop(effect.ref, None)
         elif kind is effects.OpenTransport:
             # The server accepts at once; the transport is open.
@@ -840,7 +840,7 @@ class LivePage:
         return params
 
     def _describe(self, element, container=None):
-        """The record ``djreconnect.recovery`` works on (see ``djreconnect.dom.describe``)."""
+        """The record ``djreconnect.recovery`` works on (see ``djreconnect.snapshot.describe``)."""
         attrs = element.attrs
         record = {
             "tag": element.tag.upper(),
@@ -875,7 +875,7 @@ class LivePage:
         return record
 
     def _snapshot(self):
-        """The recovery snapshot (see ``djreconnect.dom.recovery_snapshot``)."""
+        """The recovery snapshot (see ``djreconnect.snapshot.recovery_snapshot``)."""
         snapshot = []
         containers = {}
         for element in self.root.descendants(into_views=False):
