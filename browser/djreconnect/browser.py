@@ -19,7 +19,7 @@ from djreconnect.fields import (
     show_submitted,
     submitted_fields,
 )
-from djreconnect.jsbridge import ProxyOwner, is_null, js, to_js_object
+from djreconnect.jsbridge import ProxyOwner, is_null, js, live_proxies_hook, to_js_object
 from djreconnect.pagedom import PageDom, root_html, view_root
 from djreconnect.params import value_params
 from djreconnect.patch import PatchError, apply_ops
@@ -35,6 +35,8 @@ DELEGATED = (
     ("input", constants.ATTR_INPUT, KIND_INPUT),
 )
 PAGE_EVENTS = (("online", "wake"), ("offline", "went_offline"))
+# The functions window.djreconnect offers while the runtime runs.
+API_FUNCTIONS = ("connect", "disconnect", "retry", "stop")
 
 
 def read_config(document):
@@ -92,6 +94,7 @@ class Runtime:
         # is abandoned): as many as events in flight or queued, which the client bounds.
         self.submitted = {}
         self.api = None
+        self.stopped = False
 
     # --- binding ----------------------------------------------------------------
 
@@ -138,11 +141,21 @@ class Runtime:
             self._report(None, "queue_full", message)
 
     def stop(self):
-        """Disconnect and release every listener and proxy (page teardown)."""
+        """Disconnect, and release every listener, timer and proxy (page teardown); the
+        runtime cannot start again. ``window.djreconnect`` keeps its last state (and
+        ``liveProxies``) but loses its functions."""
+        if self.stopped:
+            return
+        self.stopped = True
         self._run(self.client.disconnect(self._now()))
         for target, name, listener in self.listeners:
             target.removeEventListener(name, listener)
         self.listeners = []
+        for key in list(self.timer_ids):
+            self._cancel_timer(key)
+        if self.api is not None:
+            for name in API_FUNCTIONS:
+                js.Reflect.deleteProperty(self.api, name)
         self.owner.destroy_all()
 
     def _listen(self, target, name, function):
@@ -168,7 +181,8 @@ class Runtime:
         api.connect = self.owner.proxy(lambda *args: self._run(self.client.start(self._now())))
         api.disconnect = self.owner.proxy(lambda *args: self._run(self.client.disconnect(self._now())))
         api.retry = self.owner.proxy(lambda *args: self._run(self.client.retry(self._now())))
-        api.liveProxies = self.owner.proxy(lambda *args: ProxyOwner.live())
+        api.stop = self.owner.proxy(lambda *args: self.stop())
+        api.liveProxies = live_proxies_hook()
         self.window.djreconnect = api
         self.api = api
 
