@@ -48,7 +48,7 @@ class Client(herd.RealClient):
         from djreconnect import effects as E
 
         for effect in todo:
-            if type(effect) is E.Recover:
+            if type(effect) is E.RecoverView:
                 self.modes.append((time.monotonic(), effect.mode))
         super().run(todo)
 

@@ -6,7 +6,7 @@ Backoff) from CPython over real WebSockets (asyncio + ``websockets``), against a
 real ``djreconnect demo`` process on 127.0.0.1. Each joins the public "editor" view;
 then the server is killed (SIGKILL) and started again so that it answers ~5 s after
 the kill. The clients do what the core's effects say: StartTimer -> asyncio timers,
-OpenTransport -> websockets.connect, Send -> ws.send, Recover -> an empty snapshot.
+OpenTransport -> websockets.connect, Send -> ws.send, RecoverView -> an empty snapshot.
 Every successful open is recorded; times are relative to the restart (the moment
 the restarted server first answered). Reported: reconnections per 100 ms window
 (busiest window), time until 50/99/100% are back (socket open; and remounted), and
@@ -207,7 +207,7 @@ class RealClient:
                 self.task = self.loop.create_task(self._open(effect.generation))
             elif kind is E.CloseTransport:
                 self._close_transport()
-            elif kind is E.Recover:
+            elif kind is E.RecoverView:
                 self.run(self.client.recovered(self.now(), effect.view, []))
             elif kind is E.ApplyPatch:
                 if effect.mount:

@@ -1,6 +1,7 @@
 """The browser adapter: turns page and transport events into core inputs, and core
-effects into DOM and transport calls. The only module (with its helpers
-``dom``, ``transports`` and ``jsbridge``) that runs in a page only.
+effects into DOM and transport calls. With its helpers (``transports``, ``pagedom``,
+``fields``, ``snapshot``, ``params``, ``events``, ``status``, ``boot``, ``jsbridge``)
+the only code that runs in a page only.
 """
 
 import json
@@ -9,29 +10,24 @@ from djreconnect import __version__, boot, constants, effects
 from djreconnect.banner import BannerTexts
 from djreconnect.client import KIND_CHANGE, KIND_CLICK, KIND_INPUT, KIND_SUBMIT, MOUNT_FIRST, Client
 from djreconnect.connection import FAILED, RECONNECTING, TIMERS, Settings
-from djreconnect.dom import (
-    PageDom,
-    describe,
+from djreconnect.events import disable, disable_targets, enable, params_for
+from djreconnect.fields import (
     event_source,
-    form_params,
-    install_banner_css,
     mark_event_source,
-    recovery_snapshot,
     remember_server_values,
     reset_unrecovered,
     restore_user_input,
-    root_html,
     save_user_input,
-    show_status,
     show_submitted,
     submitted_fields,
-    value_params,
-    view_root,
 )
-from djreconnect.jsbridge import ProxyOwner, is_null, js, to_js_object
+from djreconnect.jsbridge import ProxyOwner, is_null, js, live_proxies_hook, to_js_object
+from djreconnect.pagedom import PageDom, root_html, view_root
+from djreconnect.params import value_params
 from djreconnect.patch import PatchError, apply_ops
-from djreconnect.recovery import covers, event_params
-from djreconnect.transports import SSETransport, WebSocketTransport, websocket_url
+from djreconnect.snapshot import recovery_snapshot
+from djreconnect.status import install_banner_css, show_status
+from djreconnect.transports import Transports
 
 # Delegated DOM events: DOM event name -> (attribute that names the handler, kind).
 DELEGATED = (
@@ -41,6 +37,8 @@ DELEGATED = (
     ("input", constants.ATTR_INPUT, KIND_INPUT),
 )
 PAGE_EVENTS = (("online", "wake"), ("offline", "went_offline"))
+# The functions window.djreconnect offers while the runtime runs.
+API_FUNCTIONS = ("connect", "disconnect", "retry", "stop")
 
 
 def read_config(document):
@@ -70,15 +68,17 @@ class Runtime:
         self.config = config
         # No URL configured: the backend is where the page (or its <base href>) points.
         self.backend = config.get("url") or js.URL.new(self.document.baseURI).origin
-        self.prefix = config.get("prefix", constants.DEFAULT_PREFIX)
-        self.url = websocket_url(self.backend, self.prefix)
-        self.transport_kind = config.get("transport", constants.TRANSPORT_WEBSOCKET)
-        if self.transport_kind not in constants.TRANSPORTS:
-            raise ValueError("djreconnect: unknown transport %r" % (self.transport_kind,))
         # A WebSocket that never opens on this page (say, a proxy refuses upgrades)
         # falls back to SSE, for the rest of the page's life.
-        self.fallback = config.get("fallback", True)
-        self.websocket_worked = False
+        self.transports = Transports(
+            self.backend,
+            config.get("prefix", constants.DEFAULT_PREFIX),
+            config.get("transport", constants.TRANSPORT_WEBSOCKET),
+            config.get("fallback", True),
+            self._opened,
+            self._frame,
+            self._closed,
+        )
         self.leaving = False  # the page is being navigated away from: show no drop
         settings = settings_from_config(config)
         self.client = Client(settings, random=js.Math.random)
@@ -97,6 +97,7 @@ class Runtime:
         # is abandoned): as many as events in flight or queued, which the client bounds.
         self.submitted = {}
         self.api = None
+        self.stopped = False
 
     # --- binding ----------------------------------------------------------------
 
@@ -128,13 +129,12 @@ class Runtime:
             if kind == constants.BOOT_SUBMIT:
                 params = boot.form_data_params(data) if data is not None else {}
                 params.update(value_params(element))
-                disable = element.querySelectorAll("[" + constants.ATTR_DISABLE_WITH + "]")
-                disable = [disable.item(i) for i in range(disable.length)]
-                self._push(view.djViewId, KIND_SUBMIT, element.getAttribute(constants.ATTR_SUBMIT), params, disable)
+                handler = element.getAttribute(constants.ATTR_SUBMIT)
+                self._push(view.djViewId, KIND_SUBMIT, handler, params, disable_targets(KIND_SUBMIT, element))
             else:
-                disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
-                params = value_params(element)
-                self._push(view.djViewId, KIND_CLICK, element.getAttribute(constants.ATTR_CLICK), params, disable)
+                params, _ = params_for(KIND_CLICK, element)
+                handler = element.getAttribute(constants.ATTR_CLICK)
+                self._push(view.djViewId, KIND_CLICK, handler, params, disable_targets(KIND_CLICK, element))
         if refused:
             message = "%d click(s) or submit(s) made while the page started were not kept" % refused
             message += " (at most %d, with %d characters of form text)" % (
@@ -144,11 +144,21 @@ class Runtime:
             self._report(None, "queue_full", message)
 
     def stop(self):
-        """Disconnect and release every listener and proxy (page teardown)."""
+        """Disconnect, and release every listener, timer and proxy (page teardown); the
+        runtime cannot start again. ``window.djreconnect`` keeps its last state (and
+        ``liveProxies``) but loses its functions."""
+        if self.stopped:
+            return
+        self.stopped = True
         self._run(self.client.disconnect(self._now()))
         for target, name, listener in self.listeners:
             target.removeEventListener(name, listener)
         self.listeners = []
+        for key in list(self.timer_ids):
+            self._cancel_timer(key)
+        if self.api is not None:
+            for name in API_FUNCTIONS:
+                js.Reflect.deleteProperty(self.api, name)
         self.owner.destroy_all()
 
     def _listen(self, target, name, function):
@@ -169,12 +179,13 @@ class Runtime:
 
     def _expose(self):
         api = to_js_object(
-            {"state": self.client.state, "mounted": False, "transport": self.transport_kind, "version": __version__}
+            {"state": self.client.state, "mounted": False, "transport": self.transports.name, "version": __version__}
         )
         api.connect = self.owner.proxy(lambda *args: self._run(self.client.start(self._now())))
         api.disconnect = self.owner.proxy(lambda *args: self._run(self.client.disconnect(self._now())))
         api.retry = self.owner.proxy(lambda *args: self._run(self.client.retry(self._now())))
-        api.liveProxies = self.owner.proxy(lambda *args: ProxyOwner.live())
+        api.stop = self.owner.proxy(lambda *args: self.stop())
+        api.liveProxies = live_proxies_hook()
         self.window.djreconnect = api
         self.api = api
 
@@ -207,6 +218,7 @@ class Runtime:
         return fire
 
     def _opened(self, generation):
+        self.api.transport = self.transports.name  # SSE after a fallback
         roots = {}
         for view_id, element in self.view_elements.items():
             roots[view_id] = root_html(view_root(element))
@@ -238,28 +250,15 @@ class Runtime:
             view = element.closest("[" + constants.ATTR_VIEW + "]")
             if is_null(view):
                 return
-            recoverable = False
-            source = None
-            if kind == KIND_SUBMIT:
+            if kind == KIND_SUBMIT or (kind == KIND_CLICK and element.nodeName == "A"):
                 event.preventDefault()
-                params = form_params(element)
-                params.update(value_params(element))
-                disable = element.querySelectorAll("[" + constants.ATTR_DISABLE_WITH + "]")
-                disable = [disable.item(i) for i in range(disable.length)]
-            else:
-                if kind == KIND_CLICK and element.nodeName == "A":
-                    event.preventDefault()
-                if kind == KIND_CLICK:
-                    params = value_params(element)
-                else:
-                    record = describe(element)
-                    params = event_params(record)
-                    recoverable = covers(record)
-                    source = self._event_source(element)
-                disable = [element] if element.hasAttribute(constants.ATTR_DISABLE_WITH) else []
+            params, recoverable = params_for(kind, element)
+            # A field's input and change events: while they are in flight, replies leave it alone.
+            source = self._event_source(element) if kind in (KIND_INPUT, KIND_CHANGE) else None
             form = element if kind == KIND_SUBMIT else None
             handler = element.getAttribute(attribute)
-            self._push(view.djViewId, kind, handler, params, disable, recoverable, form, source)
+            disable_elements = disable_targets(kind, element)
+            self._push(view.djViewId, kind, handler, params, disable_elements, recoverable, form, source)
 
         return handle
 
@@ -270,19 +269,16 @@ class Runtime:
         self.sources = max(self.sources, source)
         return source
 
-    def _push(self, view_id, kind, handler, params, disable, recoverable=False, form=None, source=None):
+    def _push(self, view_id, kind, handler, params, disable_elements, recoverable=False, form=None, source=None):
         """Send (or queue) an event. ``recoverable``: an input or change of a field recovery
         covers; ``form``: the form of a submit, whose fields follow the server's render when
         the reply comes; ``source``: the number of the field that sent it."""
         ref = self.client.reserve_ref()
         if form is not None:
             self.submitted[(view_id, ref)] = submitted_fields(form)
-        if disable:
-            for element in disable:
-                element.setAttribute(constants.ATTR_DISABLED_TEXT, element.textContent)
-                element.textContent = element.getAttribute(constants.ATTR_DISABLE_WITH)
-                element.disabled = True
-            self.disabled[(view_id, ref)] = disable
+        if disable_elements:
+            disable(disable_elements)
+            self.disabled[(view_id, ref)] = disable_elements
         self._run(self.client.push_event(self._now(), view_id, kind, handler, params, ref, recoverable, source))
 
     # --- effects ----------------------------------------------------------------
@@ -300,34 +296,34 @@ class Runtime:
             api.mounted = self.client.mounted()
 
     def _do(self, effect):
-        kind = type(effect)
-        if kind is effects.Send:
+        effect_type = type(effect)
+        if effect_type is effects.Send:
             self.transport.send(effect.frame)
-        elif kind is effects.ApplyPatch:
+        elif effect_type is effects.ApplyPatch:
             self._apply(effect)
-        elif kind is effects.Recover:
+        elif effect_type is effects.RecoverView:
             element = self.view_elements[effect.view]
             if effect.mode != MOUNT_FIRST:
                 reset_unrecovered(element)
             self._run(self.client.recovered(self._now(), effect.view, recovery_snapshot(element)))
             remember_server_values(element)
             self._mounted(element, effect.view, effect.mode)
-        elif kind is effects.EventDone:
+        elif effect_type is effects.FinishEvent:
             self._enable(effect.view, effect.ref)
-        elif kind is effects.StartTimer:
+        elif effect_type is effects.StartTimer:
             self._cancel_timer(effect.key)
             self.timer_ids[effect.key] = js.setTimeout(self.timer_callbacks[effect.key], effect.delay_ms)
-        elif kind is effects.CancelTimer:
+        elif effect_type is effects.CancelTimer:
             self._cancel_timer(effect.key)
-        elif kind is effects.OpenTransport:
+        elif effect_type is effects.OpenTransport:
             self._close_transport()
-            self.transport = self._new_transport(effect.generation)
-        elif kind is effects.CloseTransport:
+            self.transport = self.transports.open(effect.generation)
+        elif effect_type is effects.CloseTransport:
             self._close_transport()
-        elif kind is effects.ShowStatus:
+        elif effect_type is effects.ShowStatus:
             if not self.leaving:
                 self._show_status(effect)
-        elif kind is effects.ReportError:
+        elif effect_type is effects.ReportError:
             self._report(effect.view, effect.code, effect.message)
 
     def _show_status(self, effect):
@@ -339,37 +335,6 @@ class Runtime:
         else:
             self.attempts_made = 0
         show_status(self.document, effect.state, attempt, max_attempts, effect.reason, self.banner)
-
-    def _new_transport(self, generation):
-        if self.transport_kind == constants.TRANSPORT_SSE:
-            return self._sse(generation, self._opened)
-        return WebSocketTransport(self.url, generation, self._websocket_opened, self._frame, self._websocket_closed)
-
-    def _sse(self, generation, on_open):
-        return SSETransport(self.backend, self.prefix, generation, on_open, self._frame, self._closed)
-
-    def _websocket_opened(self, generation):
-        self.websocket_worked = True
-        self._opened(generation)
-
-    def _websocket_closed(self, generation, code, reason):
-        transport = self.transport
-        if (
-            self.fallback
-            and not self.websocket_worked
-            and transport is not None
-            and transport.generation == generation
-            and not transport.was_open
-        ):
-            # The socket never opened: try SSE within the same attempt.
-            self.transport = self._sse(generation, self._fallback_opened)
-            return
-        self._closed(generation, code, reason)
-
-    def _fallback_opened(self, generation):
-        self.transport_kind = constants.TRANSPORT_SSE
-        self.api.transport = self.transport_kind
-        self._opened(generation)
 
     def _mounted(self, element, view_id, mode):
         """A view is live again: its recovery is on its way. Tell page scripts how it came
@@ -410,11 +375,7 @@ class Runtime:
 
     def _enable(self, view_id, ref):
         self.submitted.pop((view_id, ref), None)  # answered, refused or abandoned
-        for element in self.disabled.pop((view_id, ref), ()):
-            if element.hasAttribute(constants.ATTR_DISABLED_TEXT):
-                element.textContent = element.getAttribute(constants.ATTR_DISABLED_TEXT)
-                element.removeAttribute(constants.ATTR_DISABLED_TEXT)
-            element.disabled = False
+        enable(self.disabled.pop((view_id, ref), ()))
 
     def _report(self, view_id, code, message):
         js.console.warn("djreconnect: %s (%s)" % (message, code))

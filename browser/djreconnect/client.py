@@ -26,8 +26,8 @@ drops. When a view is back:
 """
 
 from djreconnect import constants, protocol, recovery
-from djreconnect.connection import CONNECTED, CONNECTING, RECONNECTING, Connection, Settings
-from djreconnect.effects import ApplyPatch, EventDone, Recover, ReportError, Send
+from djreconnect.connection import CONNECTED, CONNECTING, RETRYING, WAITING, Connection, Settings
+from djreconnect.effects import ApplyPatch, FinishEvent, RecoverView, ReportError, Send
 
 # Kinds of DOM events.
 KIND_CLICK = "click"
@@ -38,7 +38,7 @@ KIND_INPUT = "input"
 # input and change events are not: form recovery sends the fields' values then.
 QUEUED_KINDS = (KIND_CLICK, KIND_SUBMIT)
 
-# How a view came back (Recover.mode).
+# How a view came back (RecoverView.mode).
 MOUNT_FIRST = "first"  # the page's first mount
 MOUNT_RESUME = "resume"  # the session was kept: nothing was lost
 MOUNT_REMOUNT = "remount"  # the session was gone: a fresh view, to be recovered
@@ -106,7 +106,8 @@ class Client:
 
     @property
     def state(self):
-        return self.connection.state
+        """The state the page is shown (``connection.PUBLIC_STATES``)."""
+        return self.connection.public_state
 
     def mounted(self):
         """Whether every view is mounted and its recovery sent (the page is live)."""
@@ -183,7 +184,7 @@ class Client:
         if self.connection.state == CONNECTED:
             return effects
         effects = effects + self._forget_joins()
-        if self.connection.state not in (CONNECTING, RECONNECTING):
+        if self.connection.state not in (CONNECTING, WAITING, RETRYING):
             effects = effects + self._abandon("the connection " + self.connection.state)
         return effects
 
@@ -203,10 +204,10 @@ class Client:
         for view_id in self.view_order:
             view = self.views[view_id]
             for pending in view.in_flight:
-                effects.append(EventDone(view_id, pending.ref))
+                effects.append(FinishEvent(view_id, pending.ref))
             view.in_flight = []
         for queued in self.queue:
-            effects.append(EventDone(queued.view_id, queued.ref))
+            effects.append(FinishEvent(queued.view_id, queued.ref))
             effects.append(ReportError(queued.view_id, "not_sent", "%s was not sent: %s" % (queued.handler, why)))
         self.queue = []
         return effects
@@ -242,7 +243,7 @@ class Client:
             view.mode = MOUNT_RESUME
         else:
             view.mode = MOUNT_REMOUNT if self._reconnected() else MOUNT_FIRST
-        return [ApplyPatch(view.id, message.ops, True, None), Recover(view.id, view.mode)]
+        return [ApplyPatch(view.id, message.ops, True, None), RecoverView(view.id, view.mode)]
 
     def _reply(self, now, message, view):
         if view is None or not view.joined:
@@ -284,7 +285,7 @@ class Client:
         for position, pending in enumerate(view.in_flight):
             if pending.ref == ref:
                 del view.in_flight[position]
-                return [EventDone(view.id, ref)]
+                return [FinishEvent(view.id, ref)]
         return []
 
     # --- DOM events ------------------------------------------------------------
@@ -304,17 +305,17 @@ class Client:
             ref = self._ref()
         if view is None:
             return [
-                EventDone(view_id, ref),
+                FinishEvent(view_id, ref),
                 ReportError(view_id, "unknown_view", "no view %r on this page" % (view_id,)),
             ]
         pending = PendingEvent(view_id, kind, handler, params, ref, recoverable, source)
         if self.connection.state == CONNECTED and view.joined and not view.recovering:
             return self._send_event(view, pending)
         if kind not in QUEUED_KINDS:
-            return [EventDone(view_id, ref)]
+            return [FinishEvent(view_id, ref)]
         if len(self.queue) >= self.queue_limit:
             return [
-                EventDone(view_id, ref),
+                FinishEvent(view_id, ref),
                 ReportError(
                     view_id,
                     "queue_full",
@@ -344,7 +345,7 @@ class Client:
         requeued = []
         for event in pending:
             if event.recoverable or (view.mode != MOUNT_RESUME and event.kind not in QUEUED_KINDS):
-                effects.append(EventDone(view_id, event.ref))  # recovery carries it, or nothing can
+                effects.append(FinishEvent(view_id, event.ref))  # recovery carries it, or nothing can
             elif view.mode == MOUNT_RESUME:
                 effects.extend(self._send_event(view, event))
             else:

@@ -3,21 +3,105 @@
 Every method takes ``now`` (ms) and returns a list of effects; the machine never
 reads a clock, draws a random number of its own, opens a socket or touches a page.
 
-States: idle -> connecting -> connected -> reconnecting -> connected | failed,
-and disconnected (on purpose) from anywhere.
+States. ``connecting`` and ``retrying`` have a transport being opened (the first one,
+and a later attempt); ``waiting`` waits out a backoff delay before the next attempt.
+The page is shown the public state (``public_state``): ``waiting`` and ``retrying``
+both show as ``reconnecting``, with the attempt's number.
+
+Inputs. ``start``, ``retry``, ``wake``, ``visible``/``hidden`` (``visibility``),
+``offline`` (``went_offline``), ``lost``, ``disconnect``; from the transport
+``opened``, ``received``, ``closed`` (a retryable code), ``refused`` (a code in
+4000-4999) and ``restart`` (1012 with the restart hint: the first attempt waits a
+uniform draw over the restart window instead of the backoff); and ``timer:KEY`` when
+an armed timer fires. An input about an older transport (not the newest generation)
+is ignored in every state.
+
+The transition table. ``when`` is a condition the row needs (``-``: none, a visible
+page, no banner delay): ``grace`` the settings have a banner delay, so a drop starts
+the grace period and every status is held back until it ends (the ``banner`` timer);
+``hidden`` the page is hidden; ``last`` the attempt being made is the last one;
+``silent`` a heartbeat ping went out and nothing arrived since. Effects in order:
+``open`` OpenTransport, ``close`` CloseTransport, ``send`` Send, ``show`` ShowStatus
+(of the next state's public state), ``start:KEY`` StartTimer, ``cancel:KEY`` CancelTimer,
+``cancel:*`` CancelTimer of every timer in ``TIMERS`` order; ``-`` none. A pair of
+state and input not in the table (with no condition) is ignored: no effect, no change.
+
+    state         input           when    next          effects
+    idle          start           -       connecting    show open start:connect
+    idle          retry           -       connecting    show open start:connect
+    idle          disconnect      -       disconnected  cancel:* close show
+    connecting    opened          -       connected     cancel:connect cancel:retry cancel:banner start:heartbeat show
+    connecting    closed          -       waiting       cancel:connect show start:retry
+    connecting    restart         -       waiting       cancel:connect show start:retry
+    connecting    refused         -       failed        cancel:* close show
+    connecting    timer:connect   -       waiting       close cancel:connect show start:retry
+    connecting    disconnect      -       disconnected  cancel:* close show
+    connected     timer:heartbeat -       connected     send start:pong
+    connected     timer:pong      -       connected     start:heartbeat
+    connected     timer:pong      silent  waiting       cancel:* close show start:retry
+    connected     offline         -       waiting       cancel:* close show start:retry
+    connected     offline         grace   waiting       cancel:* close start:banner start:retry
+    connected     lost            -       waiting       cancel:* close show start:retry
+    connected     lost            grace   waiting       cancel:* close start:banner start:retry
+    connected     closed          -       waiting       cancel:* close show start:retry
+    connected     closed          grace   waiting       cancel:* close start:banner start:retry
+    connected     restart         -       waiting       cancel:* close show start:retry
+    connected     restart         grace   waiting       cancel:* close start:banner start:retry
+    connected     refused         -       failed        cancel:* close show
+    connected     disconnect      -       disconnected  cancel:* close show
+    waiting       timer:retry     -       retrying      open start:connect
+    waiting       timer:retry     hidden  waiting       -
+    waiting       start           -       retrying      cancel:retry open start:connect
+    waiting       retry           -       retrying      cancel:retry open start:connect
+    waiting       wake            -       retrying      cancel:retry open start:connect
+    waiting       visible         -       retrying      cancel:retry open start:connect
+    waiting       timer:banner    grace   waiting       show
+    waiting       disconnect      -       disconnected  cancel:* close show
+    retrying      opened          -       connected     cancel:connect cancel:retry cancel:banner start:heartbeat show
+    retrying      closed          -       waiting       cancel:connect show start:retry
+    retrying      closed          grace   waiting       cancel:connect start:retry
+    retrying      closed          last    failed        cancel:connect cancel:* show
+    retrying      restart         -       waiting       cancel:connect show start:retry
+    retrying      restart         last    failed        cancel:connect cancel:* show
+    retrying      refused         -       failed        cancel:* close show
+    retrying      timer:connect   -       waiting       close cancel:connect show start:retry
+    retrying      timer:connect   grace   waiting       close cancel:connect start:retry
+    retrying      timer:connect   last    failed        close cancel:connect cancel:* show
+    retrying      timer:banner    grace   retrying      show
+    retrying      disconnect      -       disconnected  cancel:* close show
+    failed        start           -       connecting    show open start:connect
+    failed        retry           -       retrying      show open start:connect
+    failed        wake            -       retrying      show open start:connect
+    failed        visible         -       retrying      show open start:connect
+    failed        disconnect      -       disconnected  cancel:* close show
+    disconnected  start           -       connecting    show open start:connect
+    disconnected  retry           -       connecting    show open start:connect
+
+Attempts: a drop or a failed first connect waits for attempt 1; each failed attempt
+waits for the next, up to the backoff's ``max_attempts``; ``retry`` from ``failed``
+makes attempt 1 at once; ``start`` and ``retry`` from ``waiting`` make the awaited
+attempt at once. ``received`` changes no state: in ``connected`` it answers the ping.
 """
 
 from djreconnect import constants
 from djreconnect.backoff import Backoff
 from djreconnect.effects import CancelTimer, CloseTransport, OpenTransport, Send, ShowStatus, StartTimer
 
+# The machine's states.
 IDLE = "idle"
-CONNECTING = "connecting"
+CONNECTING = "connecting"  # the first transport is being opened
 CONNECTED = "connected"
-RECONNECTING = "reconnecting"
+WAITING = "waiting"  # waiting out a backoff delay before the next attempt
+RETRYING = "retrying"  # an attempt after a drop or a failed connect is being opened
 FAILED = "failed"
 DISCONNECTED = "disconnected"
-STATES = (IDLE, CONNECTING, CONNECTED, RECONNECTING, FAILED, DISCONNECTED)
+STATES = (IDLE, CONNECTING, CONNECTED, WAITING, RETRYING, FAILED, DISCONNECTED)
+OPENING = (CONNECTING, RETRYING)  # the states with a transport being opened
+
+# What the page is shown (window.djreconnect.state, body classes, ShowStatus):
+# WAITING and RETRYING are both RECONNECTING there.
+RECONNECTING = "reconnecting"
+PUBLIC_STATES = (IDLE, CONNECTING, CONNECTED, RECONNECTING, FAILED, DISCONNECTED)
 
 # Timer keys.
 TIMER_RETRY = "retry"  # waiting out a backoff delay
@@ -26,6 +110,11 @@ TIMER_HEARTBEAT = "heartbeat"  # time to ping
 TIMER_PONG = "pong"  # time by which some frame must have arrived
 TIMER_BANNER = "banner"  # the grace period after a drop, before the page shows it
 TIMERS = (TIMER_RETRY, TIMER_CONNECT, TIMER_HEARTBEAT, TIMER_PONG, TIMER_BANNER)
+
+
+def public_state(state):
+    """The state the page is shown for the machine's ``state``."""
+    return RECONNECTING if state in (WAITING, RETRYING) else state
 
 
 def is_retryable(code):
@@ -104,7 +193,6 @@ class Connection:
         self.ping_frame = ping_frame
         self.state = IDLE
         self.attempt = 0  # the reconnection attempt being waited for or made
-        self.opening = False  # a transport is being opened
         self.generation = 0  # of the newest transport
         self.reason = ""  # why the connection failed
         self.last_received = None
@@ -114,27 +202,32 @@ class Connection:
         self.quiet = False  # in the grace period after a drop: the page shows nothing yet
         self.hidden = False  # the page is hidden: attempts wait until it is visible
 
+    @property
+    def public_state(self):
+        """The state the page is shown."""
+        return public_state(self.state)
+
     # --- inputs from the page and the user -----------------------------------
 
     def start(self, now):
         """Connect (first time, or again after a disconnect or failure)."""
         if self.state in (CONNECTING, CONNECTED):
             return []
-        if self.state == RECONNECTING:
+        if self.state in (WAITING, RETRYING):
             return self._attempt_now(now)
         self.attempt = 0
         self.reason = ""
         self.state = CONNECTING
-        return self._status() + self._open()
+        return self._status() + self._open(CONNECTING)
 
     def retry(self, now):
         """A person or the page asked to try again: start a new attempt cycle at once."""
         if self.state == FAILED:
             self.attempt = 1
             self.reason = ""
-            self.state = RECONNECTING
-            return self._status() + self._open()
-        if self.state == RECONNECTING:
+            self.state = RETRYING
+            return self._status() + self._open(RETRYING)
+        if self.state in (WAITING, RETRYING):
             return self._attempt_now(now)
         if self.state in (IDLE, DISCONNECTED):
             return self.start(now)
@@ -142,7 +235,7 @@ class Connection:
 
     def wake(self, now):
         """The network came back, the page became visible or was shown again."""
-        if self.state in (RECONNECTING, FAILED):
+        if self.state in (WAITING, RETRYING, FAILED):
             return self.retry(now)
         return []
 
@@ -174,7 +267,6 @@ class Connection:
         effects.append(CloseTransport(constants.CLOSE_NORMAL, "disconnected"))
         self.state = DISCONNECTED
         self.quiet = False
-        self.opening = False
         self.attempt = 0
         self.reason = ""
         return effects + self._status()
@@ -182,9 +274,8 @@ class Connection:
     # --- inputs from the transport -------------------------------------------
 
     def opened(self, now, generation):
-        if generation != self.generation or not self.opening:
+        if generation != self.generation or self.state not in OPENING:
             return []
-        self.opening = False
         self.state = CONNECTED
         self.attempt = 0
         self.reason = ""
@@ -206,9 +297,7 @@ class Connection:
 
     def closed(self, now, generation, code, reason=""):
         """The transport closed or failed to open (``code`` 1006 for network errors)."""
-        if generation != self.generation or self.state not in (CONNECTING, CONNECTED, RECONNECTING):
-            return []
-        if self.state == RECONNECTING and not self.opening:
+        if generation != self.generation or self.state not in (CONNECTING, CONNECTED, RETRYING):
             return []
         if not is_retryable(code):
             return self._fail(reason or "the server refused the connection (code %d)" % code, code)
@@ -221,14 +310,14 @@ class Connection:
 
     def timer(self, now, key):
         if key == TIMER_RETRY:
-            if self.state == RECONNECTING and not self.opening and not self.hidden:
-                return self._open()
+            if self.state == WAITING and not self.hidden:
+                return self._open(RETRYING)
         elif key == TIMER_BANNER:
             if self.quiet:
                 self.quiet = False
                 return self._status()
         elif key == TIMER_CONNECT:
-            if self.opening:
+            if self.state in OPENING:
                 effects = [CloseTransport(constants.CLOSE_ABNORMAL, "connect timeout")]
                 return effects + self._attempt_failed(now)
         elif key == TIMER_HEARTBEAT:
@@ -250,24 +339,23 @@ class Connection:
 
     # --- internals -------------------------------------------------------------
 
-    def _open(self):
+    def _open(self, state):
+        self.state = state
         self.generation += 1
-        self.opening = True
         return [
             OpenTransport(self.generation),
             StartTimer(TIMER_CONNECT, self.settings.connect_timeout_ms),
         ]
 
     def _attempt_now(self, now):
-        if self.opening:
+        if self.state != WAITING:
             return []
-        return [CancelTimer(TIMER_RETRY)] + self._open()
+        return [CancelTimer(TIMER_RETRY)] + self._open(RETRYING)
 
     def _drop(self, now, reason, restart=False):
         effects = self._cancel_timers()
         effects.append(CloseTransport(constants.CLOSE_ABNORMAL, reason or "connection lost"))
-        self.state = RECONNECTING
-        self.opening = False
+        self.state = WAITING
         self.attempt = 0
         delay = self.settings.banner_delay_ms
         if delay > 0:
@@ -283,11 +371,10 @@ class Connection:
         return effects + self._schedule_next()
 
     def _attempt_failed(self, now):
-        self.opening = False
         effects = [CancelTimer(TIMER_CONNECT)]
         if self.state == CONNECTING:
-            self.state = RECONNECTING
             self.attempt = 0
+        self.state = WAITING
         if self.attempt >= self.settings.backoff.max_attempts:
             attempts = self.settings.backoff.max_attempts
             return effects + self._fail(
@@ -307,7 +394,6 @@ class Connection:
             effects.append(CloseTransport(code, reason))
         self.state = FAILED
         self.quiet = False
-        self.opening = False
         self.reason = reason
         return effects + self._status()
 
@@ -317,6 +403,6 @@ class Connection:
     def _status(self):
         if self.quiet:
             return []
-        if self.state == RECONNECTING:
-            return [ShowStatus(self.state, self.attempt, self.settings.backoff.max_attempts, "")]
+        if self.state in (WAITING, RETRYING):
+            return [ShowStatus(RECONNECTING, self.attempt, self.settings.backoff.max_attempts, "")]
         return [ShowStatus(self.state, 0, 0, self.reason)]

@@ -21,6 +21,9 @@ ATTR_DISABLED_TEXT = "dj-disabled-text"
 
 # Node.nodeType of an element (the DOM's own number).
 DOM_ELEMENT_NODE = 1
+# Element.nodeName of the form fields, whose live state (value, checked, selection) is the
+# user's: what recovery restores and a remount's render leaves alone.
+FORM_FIELD_TAGS = ("INPUT", "SELECT", "TEXTAREA")
 
 # --- <body> state ---------------------------------------------------------
 CLASS_CONNECTED = "dj-connected"

@@ -71,16 +71,17 @@ class ApplyPatch(Effect):
         Effect.__init__(self, view, ops, mount, ref, keep)
 
 
-class Recover(Effect):
-    """View ``view`` is back: take its recovery snapshot and pass it to
+class RecoverView(Effect):
+    """Recover view ``view``, which is back: take its recovery snapshot and pass it to
     ``Client.recovered``. ``mode`` says how it came back: "first" (the page's first
     mount), "resume" (its session was kept) or "remount" (a fresh view)."""
 
     FIELDS = ("view", "mode")
 
 
-class EventDone(Effect):
-    """The event ``ref`` of view ``view`` is answered or abandoned: undo dj-disable-with."""
+class FinishEvent(Effect):
+    """Finish the event ``ref`` of view ``view``, answered or abandoned: undo its
+    dj-disable-with and forget what its submit sent."""
 
     FIELDS = ("view", "ref")
 

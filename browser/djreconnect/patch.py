@@ -43,21 +43,21 @@ def check_op(op):
     """Raise PatchError unless ``op`` is a well-formed operation."""
     if not isinstance(op, list) or not op:
         raise PatchError("an operation must be a non-empty list")
-    kind = op[0]
-    if kind == OP_ATTR:
+    operation = op[0]
+    if operation == OP_ATTR:
         if len(op) != 4 or not isinstance(op[2], str) or not (op[3] is None or isinstance(op[3], str)):
             raise PatchError("attr takes a path, a name and a string or null")
-    elif kind == OP_TEXT:
+    elif operation == OP_TEXT:
         if len(op) != 3 or not isinstance(op[2], str):
             raise PatchError("text takes a path and a string")
-    elif kind == OP_HTML:
+    elif operation == OP_HTML:
         if len(op) != 3 or not isinstance(op[2], str):
             raise PatchError("html takes a path and html")
-    elif kind == OP_SPLICE:
+    elif operation == OP_SPLICE:
         if len(op) != 5 or not _is_index(op[2]) or not _is_index(op[3]) or not isinstance(op[4], str):
             raise PatchError("splice takes a path, a start, a count and html")
     else:
-        raise PatchError("unknown operation %r" % (kind,))
+        raise PatchError("unknown operation %r" % (operation,))
     _check_path(op[1])
 
 
@@ -102,16 +102,16 @@ def apply_ops(ops, dom, root):
     resolver = _Resolver(dom, root)
     for op in ops:
         check_op(op)
-        kind = op[0]
+        operation = op[0]
         node = resolver.node(op[1])
-        if kind == OP_ATTR:
+        if operation == OP_ATTR:
             if op[3] is None:
                 dom.remove_attribute(node, op[2])
             else:
                 dom.set_attribute(node, op[2], op[3])
-        elif kind == OP_TEXT:
+        elif operation == OP_TEXT:
             dom.set_text(node, op[2])
-        elif kind == OP_HTML:
+        elif operation == OP_HTML:
             dom.replace_children(node, op[2])
             resolver.forget_below(op[1], 0)
         else:

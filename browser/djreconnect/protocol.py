@@ -52,26 +52,26 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check(kind, value):
-    if kind == INT:
+def _check(value_type, value):
+    if value_type == INT:
         return _is_int(value)
-    if kind == STR:
+    if value_type == STR:
         return isinstance(value, str)
-    if kind == DICT:
+    if value_type == DICT:
         return isinstance(value, dict)
-    if kind == LIST:
+    if value_type == LIST:
         return isinstance(value, list)
-    if kind == OPT_INT:
+    if value_type == OPT_INT:
         return value is None or _is_int(value)
-    if kind == OPT_STR:
+    if value_type == OPT_STR:
         return value is None or isinstance(value, str)
-    if kind == BOOL:
+    if value_type == BOOL:
         return isinstance(value, bool)
-    raise ValueError("unknown field kind " + repr(kind))
+    raise ValueError("unknown field type " + repr(value_type))
 
 
 class Message:
-    """Base of every message. Subclasses set TYPE and FIELDS: a tuple of (name, kind, default).
+    """Base of every message. Subclasses set TYPE and FIELDS: a tuple of (name, value_type, default).
 
     A field whose default is ``REQUIRED`` must be present on the wire.
     """
@@ -80,7 +80,7 @@ class Message:
     FIELDS = ()
 
     def __init__(self, **values):
-        for name, kind, default in self.FIELDS:
+        for name, value_type, default in self.FIELDS:
             if name in values:
                 setattr(self, name, values.pop(name))
             elif default is REQUIRED:
@@ -94,20 +94,20 @@ class Message:
 
     def to_wire(self):
         wire = {"t": self.TYPE}
-        for name, kind, default in self.FIELDS:
+        for name, value_type, default in self.FIELDS:
             wire[name] = getattr(self, name)
         return wire
 
     @classmethod
     def from_wire(cls, wire):
         values = {}
-        for name, kind, default in cls.FIELDS:
+        for name, value_type, default in cls.FIELDS:
             if name in wire:
                 value = wire[name]
-                if not _check(kind, value):
+                if not _check(value_type, value):
                     raise ProtocolError(
                         "bad_field",
-                        "field '%s' of a '%s' message must be %s" % (name, cls.TYPE, kind),
+                        "field '%s' of a '%s' message must be %s" % (name, cls.TYPE, value_type),
                     )
                 values[name] = value
             elif default is REQUIRED:
@@ -140,9 +140,9 @@ class _Required:
 REQUIRED = _Required()
 
 
-def _check_name(kind, value):
+def _check_name(what, value):
     if not value or len(value) > MAX_NAME_LENGTH:
-        raise ProtocolError("bad_field", "%s must be 1 to %d characters" % (kind, MAX_NAME_LENGTH))
+        raise ProtocolError("bad_field", "%s must be 1 to %d characters" % (what, MAX_NAME_LENGTH))
 
 
 # --- client -> server -------------------------------------------------------
@@ -346,10 +346,10 @@ def _decode(text, table, max_length):
         raise ProtocolError("bad_json", "frame is nested too deeply")
     if not isinstance(wire, dict):
         raise ProtocolError("bad_frame", "a frame must be a JSON object")
-    kind = wire.get("t")
-    cls = table.get(kind) if isinstance(kind, str) else None
+    message_type = wire.get("t")
+    cls = table.get(message_type) if isinstance(message_type, str) else None
     if cls is None:
-        raise ProtocolError("unknown_type", "unknown message type %r" % (kind,))
+        raise ProtocolError("unknown_type", "unknown message type %r" % (message_type,))
     return cls.from_wire(wire)
 
 

@@ -25,7 +25,6 @@ Containers (elements with dj-auto-recover) are records with ``auto`` (the handle
 
 from djreconnect import constants
 
-TEXT_TAGS = ("INPUT", "TEXTAREA", "SELECT")
 # Buttons and files are never part of what recovery sends.
 UNSERIALIZED_TYPES = ("file", "submit", "button", "reset", "image")
 
@@ -37,8 +36,8 @@ def attribute_param_name(attribute, prefix):
 
 def field_value(record):
     """What an input or change event on this field reports as ``value``."""
-    kind = record.get("type")
-    if kind == "checkbox":
+    field_type = record.get("type")
+    if field_type == "checkbox":
         return bool(record.get("checked"))
     return record.get("value")
 
@@ -56,7 +55,7 @@ def covers(record):
     file input. (One in a dj-auto-recover container is restored by the container's
     handler after a remount, and by form recovery after a resume.)"""
     return (
-        record.get("tag") in TEXT_TAGS
+        record.get("tag") in constants.FORM_FIELD_TAGS
         and (record.get("input") or record.get("change"))
         and not record.get("disabled")
         and not record.get("no_recover")
@@ -65,10 +64,10 @@ def covers(record):
 
 
 def _differs(record):
-    kind = record.get("type")
-    if kind == "checkbox":
+    field_type = record.get("type")
+    if field_type == "checkbox":
         return bool(record.get("checked")) != bool(record.get("default_checked"))
-    if kind == "select-multiple":
+    if field_type == "select-multiple":
         return sorted(record.get("value") or []) != sorted(record.get("default") or [])
     return record.get("value") != record.get("default")
 
@@ -129,17 +128,17 @@ def form_recovery(snapshot, containers=False):
 
 def _serialized(record):
     """The form-data values of a named field: [] when a form would not send it."""
-    if not record.get("name") or record.get("disabled") or record.get("tag") not in TEXT_TAGS:
+    if not record.get("name") or record.get("disabled") or record.get("tag") not in constants.FORM_FIELD_TAGS:
         return []
-    kind = record.get("type")
-    if kind in UNSERIALIZED_TYPES:
+    field_type = record.get("type")
+    if field_type in UNSERIALIZED_TYPES:
         return []
-    if kind in ("checkbox", "radio"):
+    if field_type in ("checkbox", "radio"):
         if not record.get("checked"):
             return []
         value = record.get("value")
         return ["on" if value is None else value]
-    if kind == "select-multiple":
+    if field_type == "select-multiple":
         return list(record.get("value") or [])
     return [record.get("value") if record.get("value") is not None else ""]
 

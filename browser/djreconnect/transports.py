@@ -1,5 +1,7 @@
 """Transports: the only code that opens connections. Each reports to callbacks
-tagged with its generation, and owns (and destroys) its JS proxies."""
+tagged with its generation, and owns (and destroys) its JS proxies. ``Transports`` is
+the factory the runtime asks for each attempt's transport; the WebSocket-to-SSE
+fallback lives there."""
 
 import json
 
@@ -181,3 +183,73 @@ class SSETransport:
         self.owner.destroy_all()
         if not self.posting:
             self.post_owner.destroy_all()
+
+
+class Transports:
+    """The transport factory: the runtime asks it for each attempt's transport.
+
+    ``name`` is the transport in use, ``ws`` or ``sse``. With ``fallback``, a WebSocket that closes without ever
+    having opened on this page (say, a proxy refuses upgrades) is replaced by SSE within
+    the same attempt, and every later attempt uses SSE; one that opened once never falls
+    back. Callbacks: ``on_open(gen)``, ``on_frame(gen, text)``, ``on_close(gen, code,
+    reason)``, as each transport's.
+    """
+
+    def __init__(self, backend, prefix, name, fallback, on_open, on_frame, on_close):
+        if name not in constants.TRANSPORTS:
+            raise ValueError("djreconnect: unknown transport %r" % (name,))
+        self.backend = backend
+        self.prefix = prefix
+        self.url = websocket_url(backend, prefix)
+        self.name = name
+        self.fallback = fallback
+        self.websocket_worked = False
+        self.on_open = on_open
+        self.on_frame = on_frame
+        self.on_close = on_close
+
+    def open(self, generation):
+        """A new transport for the attempt ``generation``, opening."""
+        if self.name == constants.TRANSPORT_SSE:
+            return self._sse(generation, self.on_open)
+        if self.fallback and not self.websocket_worked:
+            return FallbackTransport(self, generation)
+        return WebSocketTransport(self.url, generation, self._websocket_opened, self.on_frame, self.on_close)
+
+    def _sse(self, generation, on_open):
+        return SSETransport(self.backend, self.prefix, generation, on_open, self.on_frame, self.on_close)
+
+    def _websocket_opened(self, generation):
+        self.websocket_worked = True
+        self.on_open(generation)
+
+    def _fallback_opened(self, generation):
+        self.name = constants.TRANSPORT_SSE  # for the rest of the page's life
+        self.on_open(generation)
+
+
+class FallbackTransport:
+    """One attempt's WebSocket, replaced by SSE (same generation) if it closes without
+    ever opening and the factory allows the fallback; ``send`` and ``close`` go to
+    whichever is current."""
+
+    def __init__(self, transports, generation):
+        self.transports = transports
+        self.generation = generation
+        self.current = WebSocketTransport(
+            transports.url, generation, transports._websocket_opened, transports.on_frame, self._websocket_closed
+        )
+
+    def _websocket_closed(self, generation, code, reason):
+        transports = self.transports
+        if transports.fallback and not transports.websocket_worked and not self.current.was_open:
+            # The socket never opened: try SSE within the same attempt.
+            self.current = transports._sse(generation, transports._fallback_opened)
+            return
+        transports.on_close(generation, code, reason)
+
+    def send(self, text):
+        self.current.send(text)
+
+    def close(self):
+        self.current.close()

@@ -302,7 +302,7 @@ def _prefixed(node: Node, prefix: str) -> dict[str, Any]:
 
 class _PageDom:
     """The adapter ``apply_ops`` drives: the browser runtime's rules on the small DOM
-    (see ``djreconnect.dom.PageDom``)."""
+    (see ``djreconnect.pagedom.PageDom``)."""
 
     def __init__(self, page: "LivePage", mount: bool) -> None:
         self.page = page
@@ -670,7 +670,7 @@ class LivePage:
             self._send(effect.frame)
         elif kind is effects.ApplyPatch:
             self._apply(effect)
-        elif kind is effects.Recover:
+        elif kind is effects.RecoverView:
             self.mounts.append(effect.mode)
             if effect.mode != MOUNT_FIRST:
                 self._reset_unrecovered()
@@ -678,7 +678,7 @@ class LivePage:
             for field in self._fields(self.root):
                 if _kind(field) == "hidden" and self._takes_part_in_recovery(field):
                     field.server_value = _live_state(field, "hidden")
-        elif kind is effects.EventDone:
+        elif kind is effects.FinishEvent:
             self._submitted.pop(effect.ref, None)
         elif kind is effects.OpenTransport:
             # The server accepts at once; the transport is open.
@@ -869,7 +869,7 @@ class LivePage:
         return params
 
     def _describe(self, element: Node, container: int | None = None) -> dict[str, Any]:
-        """The record ``djreconnect.recovery`` works on (see ``djreconnect.dom.describe``)."""
+        """The record ``djreconnect.recovery`` works on (see ``djreconnect.snapshot.describe``)."""
         attrs = element.attrs
         record: dict[str, Any] = {
             "tag": element.tag.upper(),
@@ -904,7 +904,7 @@ class LivePage:
         return record
 
     def _snapshot(self) -> list[dict[str, Any]]:
-        """The recovery snapshot (see ``djreconnect.dom.recovery_snapshot``)."""
+        """The recovery snapshot (see ``djreconnect.snapshot.recovery_snapshot``)."""
         snapshot = []
         containers: dict[int, int] = {}
         for element in self.root.descendants(into_views=False):

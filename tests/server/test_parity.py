@@ -11,11 +11,11 @@ from djreconnect_server.diff import find_root
 from selectolax.lexbor import LexborHTMLParser
 
 
-def _import_runtime_dom():
-    """``djreconnect.dom`` outside a page: its page bridge stubbed (the functions tested
+def _import_runtime_pagedom():
+    """``djreconnect.pagedom`` outside a page: its page bridge stubbed (the functions tested
     here only call DOM methods on the elements they are given)."""
-    if "djreconnect.dom" in sys.modules:
-        return sys.modules["djreconnect.dom"]
+    if "djreconnect.pagedom" in sys.modules:
+        return sys.modules["djreconnect.pagedom"]
     js = types.ModuleType("js")
     pyscript = types.ModuleType("pyscript")
     ffi = types.ModuleType("pyscript.ffi")
@@ -26,18 +26,18 @@ def _import_runtime_dom():
     saved = {name: sys.modules.get(name) for name in ("js", "pyscript", "pyscript.ffi")}
     sys.modules.update({"js": js, "pyscript": pyscript, "pyscript.ffi": ffi})
     try:
-        import djreconnect.dom as dom
+        import djreconnect.pagedom as pagedom
     finally:
         for name, module in saved.items():
             if module is None:
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
-    return dom
+    return pagedom
 
 
 class Element:
-    """A lexbor node with the few DOM methods ``dom.view_root`` calls."""
+    """A lexbor node with the few DOM methods ``pagedom.view_root`` calls."""
 
     def __init__(self, node):
         self.node = node
@@ -78,11 +78,11 @@ PAGES = {
 
 @pytest.mark.parametrize("html", list(PAGES.values()), ids=list(PAGES))
 def test_the_view_root_rule_is_the_same_on_both_sides(html):
-    dom = _import_runtime_dom()
+    pagedom = _import_runtime_pagedom()
     parser = LexborHTMLParser(html)
     server = find_root(parser)
     view = Element(parser.css_first("[" + constants.ATTR_VIEW + "]"))
-    runtime = dom.view_root(view)
+    runtime = pagedom.view_root(view)
     assert runtime.node.mem_id == server.mem_id
     assert server.attributes.get("id") == "R"
 

@@ -22,9 +22,9 @@ from djreconnect.connection import (
 from djreconnect.effects import (
     ApplyPatch,
     CancelTimer,
-    EventDone,
+    FinishEvent,
     OpenTransport,
-    Recover,
+    RecoverView,
     ReportError,
     Send,
     ShowStatus,
@@ -51,7 +51,7 @@ class Page:
     """A client plus what the browser adapter and the server would do around it."""
 
     def __init__(self, views=VIEWS, queue_limit=50, seed=5, conn_settings=None, auto_recover=True):
-        self.auto_recover = auto_recover  # answer Recover at once, as the browser adapter does
+        self.auto_recover = auto_recover  # answer RecoverView at once, as the browser adapter does
         self.snapshots = {}  # view -> the recovery snapshot the page would take
         self.client = Client(conn_settings, random=random.Random(seed).random, queue_limit=queue_limit)
         for view_id, name, token in views:
@@ -61,13 +61,13 @@ class Page:
         self.gen = None
         self.sent = []  # every message the client sent, decoded with the server's decoder
         self.join_refs = {}  # view -> ref of its latest Join
-        self.done = Counter()  # (view, ref) -> EventDone count
+        self.done = Counter()  # (view, ref) -> FinishEvent count
 
     def run(self, effects):
         out = []
         for effect in effects:
             out.append(effect)
-            if isinstance(effect, Recover) and self.auto_recover:
+            if isinstance(effect, RecoverView) and self.auto_recover:
                 snapshot = self.snapshots.get(effect.view, [])
                 out.extend(self.run(self.client.recovered(self.now, effect.view, snapshot)))
             elif isinstance(effect, StartTimer):
@@ -81,7 +81,7 @@ class Page:
                 self.sent.append(message)
                 if isinstance(message, protocol.Join):
                     self.join_refs[message.view] = message.ref
-            elif isinstance(effect, EventDone):
+            elif isinstance(effect, FinishEvent):
                 self.done[(effect.view, effect.ref)] += 1
         return out
 
@@ -221,7 +221,7 @@ def test_rendered_for_the_join_mounts_the_view():
     page.opened({"v1": "<p>1</p>"})
     effects = page.rendered("v1", ops=[["text", [0, 0], "9"]])
     assert of(effects, ApplyPatch) == [ApplyPatch("v1", [["text", [0, 0], "9"]], True, None)]
-    assert of(effects, EventDone) == [] and of(effects, ReportError) == []
+    assert of(effects, FinishEvent) == [] and of(effects, ReportError) == []
 
 
 def test_rendered_with_another_ref_is_ignored():
@@ -267,7 +267,7 @@ def test_an_event_on_a_mounted_view_is_sent():
     effects = page.push("v1", "click", "inc", {"by": 2}, ref=ref)
     (event,) = page.events()
     assert (event.ref, event.view, event.handler, event.params) == (ref, "v1", "inc", {"by": 2})
-    assert len(of(effects, Send)) == 1 and of(effects, EventDone) == []
+    assert len(of(effects, Send)) == 1 and of(effects, FinishEvent) == []
     # Without a reserved ref, the client picks a fresh one.
     page.push("v1", "submit", "save")
     page.push("v2", "input", "search", {"q": "x"})
@@ -282,7 +282,7 @@ def test_a_reply_patches_then_finishes_the_event():
     effects = page.reply("v1", event.ref, ops=[["text", [0], "2"]])
     assert effects == [
         ApplyPatch("v1", [["text", [0], "2"]], False, event.ref),
-        EventDone("v1", event.ref),
+        FinishEvent("v1", event.ref),
     ]
 
 
@@ -298,7 +298,7 @@ def test_an_error_is_reported_and_finishes_its_event():
     (event,) = page.events()
     effects = page.frame(protocol.Error(ref=event.ref, view="v2", code="no_handler", message="no 'save'"))
     assert of(effects, ReportError) == [ReportError("v2", "no_handler", "no 'save'")]
-    assert of(effects, EventDone) == [EventDone("v2", event.ref)]
+    assert of(effects, FinishEvent) == [FinishEvent("v2", event.ref)]
     assert page.done[("v2", event.ref)] == 1
 
 
@@ -387,11 +387,11 @@ def test_kept_events_wait_until_the_mounted_view_is_recovered():
     page.opened()
     page.push("v1", "click", "early")
     effects = page.rendered("v1")
-    assert of(effects, Recover) == [Recover("v1", "first")]  # the page's first mount
+    assert of(effects, RecoverView) == [RecoverView("v1", "first")]  # the page's first mount
     assert page.events() == []
     page.push("v1", "submit", "between")  # mounted, not yet recovered: kept too
     ref = page.client.reserve_ref()
-    assert page.push("v1", "input", "typed", ref=ref) == [EventDone("v1", ref)]
+    assert page.push("v1", "input", "typed", ref=ref) == [FinishEvent("v1", ref)]
     page.run(page.client.recovered(page.now, "v1", []))
     assert [e.handler for e in page.events()] == ["early", "between"]
     assert page.client.recovered(page.now, "v1", []) == []  # once only
@@ -402,10 +402,10 @@ def test_kept_events_wait_until_the_mounted_view_is_recovered():
     page.closed(1006)
     assert page.client.recovered(page.now, "v1", []) == []  # not while disconnected
     reconnect(page)
-    assert of(page.rendered("v1"), Recover) == [Recover("v1", "remount")]
+    assert of(page.rendered("v1"), RecoverView) == [RecoverView("v1", "remount")]
     page.closed(1006)
     reconnect(page)
-    assert of(page.rendered("v1", resumed=True), Recover) == [Recover("v1", "resume")]
+    assert of(page.rendered("v1", resumed=True), RecoverView) == [RecoverView("v1", "resume")]
 
 
 def test_recovery_events_go_before_the_kept_clicks():
@@ -429,7 +429,7 @@ def test_input_and_change_made_offline_are_not_kept(kind):
     page = live()
     page.closed(1006)
     ref = page.client.reserve_ref()
-    assert page.push("v1", kind, "typed", {"q": "a"}, ref=ref) == [EventDone("v1", ref)]
+    assert page.push("v1", kind, "typed", {"q": "a"}, ref=ref) == [FinishEvent("v1", ref)]
     reconnect(page)
     page.rendered("v1")
     assert page.events() == []
@@ -449,7 +449,7 @@ def test_the_queue_is_bounded_and_refuses_the_newest():
         assert page.push("v1", "click", "inc", {"n": n}) == []
     ref = page.client.reserve_ref()
     effects = page.push("v2", "submit", "save", ref=ref)
-    assert of(effects, EventDone) == [EventDone("v2", ref)]
+    assert of(effects, FinishEvent) == [FinishEvent("v2", ref)]
     assert [(e.view, e.code) for e in of(effects, ReportError)] == [("v2", "queue_full")]
     reconnect(page)
     page.rendered("v1")
@@ -477,10 +477,10 @@ def test_events_in_flight_when_the_connection_drops_are_kept_until_their_reply()
             page.fire(TIMER_HEARTBEAT)
             effects = page.fire(TIMER_PONG)  # no answer
         assert page.state == RECONNECTING, drop
-        assert of(effects, EventDone) == [], drop  # not finished: no reply came
+        assert of(effects, FinishEvent) == [], drop  # not finished: no reply came
         assert page.done[("v1", answered.ref)] == 1  # finished once, by its reply
         # A late answer on the dead transport neither patches nor finishes anything.
-        assert of(page.reply("v1", pending[-1][1]), EventDone) == []
+        assert of(page.reply("v1", pending[-1][1]), FinishEvent) == []
         assert all(page.done[key] == 0 for key in pending)
 
 
@@ -504,7 +504,7 @@ def test_a_resume_sends_unanswered_events_again_with_their_ids_before_recovery_a
     again = page.events()[len(first) :]
     assert [(e.ref, e.handler) for e in again[:3]] == [(e.ref, e.handler) for e in first]  # same ids, in order
     assert [e.handler for e in again[3:]] == ["set_title", "offline"]  # recovery, then the queue
-    assert of(effects, EventDone) == []
+    assert of(effects, FinishEvent) == []
     assert page.client.secret == "secret-2"
     # Each is finished once, by its reply (the server answers a repeat from its record).
     for event in first:
@@ -520,7 +520,7 @@ def test_a_resume_does_not_send_again_what_form_recovery_covers():
     page.snapshots["v1"] = [FIELD]
     reconnect(page)
     effects = page.rendered("v1", resumed=True)
-    assert EventDone("v1", typed.ref) in effects
+    assert FinishEvent("v1", typed.ref) in effects
     assert [e.handler for e in page.events()[1:]] == ["set_title"]  # once, by recovery's batch
     assert page.batches()[-1].events == [["set_title", {"value": "live"}]]
 
@@ -536,7 +536,7 @@ def test_a_remount_queues_unanswered_clicks_and_submits_after_recovery_and_drops
     page.snapshots["v1"] = [FIELD]
     reconnect(page)
     effects = page.rendered("v1")  # not resumed: the session was gone
-    assert EventDone("v1", pick.ref) in effects
+    assert FinishEvent("v1", pick.ref) in effects
     assert [(e.handler, e.ref) for e in page.events()[3:]] == [
         ("set_title", page.batches()[-1].ref),
         ("a", a.ref),
@@ -565,7 +565,7 @@ def test_a_failed_connection_finishes_events_in_flight():
     page.fire(TIMER_RETRY)
     effects = page.closed(1006)
     assert page.state == "failed"
-    assert EventDone("v1", event.ref) in effects
+    assert FinishEvent("v1", event.ref) in effects
 
 
 def test_disconnect_drops_the_queue_and_reports_it():
@@ -577,7 +577,7 @@ def test_disconnect_drops_the_queue_and_reports_it():
     effects = page.disconnect()
     assert page.state == DISCONNECTED
     assert {(e.view, e.code) for e in of(effects, ReportError)} == {("v1", "not_sent"), ("v2", "not_sent")}
-    assert sorted(e.ref for e in of(effects, EventDone)) == sorted(refs)
+    assert sorted(e.ref for e in of(effects, FinishEvent)) == sorted(refs)
     assert of(effects, ShowStatus)[-1].state == DISCONNECTED
     # Connecting again later does not send what was dropped.
     page.start()
@@ -592,7 +592,7 @@ def test_disconnect_finishes_events_in_flight():
     page.push("v1", "click", "inc")
     (event,) = page.events()
     effects = page.disconnect()
-    assert EventDone("v1", event.ref) in effects
+    assert FinishEvent("v1", event.ref) in effects
     # The transport's close that follows finishes nothing twice and reconnects nothing.
     assert page.closed(1006) == []
     assert page.reply("v1", event.ref) == []
@@ -622,10 +622,10 @@ def test_a_reply_keeps_a_field_that_sent_newer_events_and_not_one_whose_newest_i
     page = live()
     refs = [typed(page, "v1", "set_title", value, 7) for value in ("S", "Se", "Sev")]
     # The renders of "S" and "Se" are older than what the field shows: it keeps it.
-    assert page.reply("v1", refs[0]) == [ApplyPatch("v1", OPS, False, refs[0], (7,)), EventDone("v1", refs[0])]
-    assert page.reply("v1", refs[1]) == [ApplyPatch("v1", OPS, False, refs[1], (7,)), EventDone("v1", refs[1])]
+    assert page.reply("v1", refs[0]) == [ApplyPatch("v1", OPS, False, refs[0], (7,)), FinishEvent("v1", refs[0])]
+    assert page.reply("v1", refs[1]) == [ApplyPatch("v1", OPS, False, refs[1], (7,)), FinishEvent("v1", refs[1])]
     # The render of "Sev" answers what the user last did there: it shows, a reset too.
-    assert page.reply("v1", refs[2]) == [ApplyPatch("v1", OPS, False, refs[2], ()), EventDone("v1", refs[2])]
+    assert page.reply("v1", refs[2]) == [ApplyPatch("v1", OPS, False, refs[2], ()), FinishEvent("v1", refs[2])]
 
 
 def test_every_field_with_events_in_flight_is_kept_each_once_in_sending_order():
@@ -747,7 +747,7 @@ def test_a_failed_connection_gives_up_queued_events():
     page.fire(TIMER_RETRY)
     effects = page.closed(1006)
     assert page.state == FAILED
-    assert len(of(effects, EventDone)) == 1 and [r.code for r in of(effects, ReportError)] == ["not_sent"]
+    assert len(of(effects, FinishEvent)) == 1 and [r.code for r in of(effects, ReportError)] == ["not_sent"]
 
 
 # --- any interleaving ---------------------------------------------------------------
@@ -849,8 +849,8 @@ def test_a_connection_lost_before_its_mount_finished_still_makes_the_next_mount_
     sent = [e for e in client.opened(4, generation, {"v": ""}) if isinstance(e, Send)]
     join = protocol.decode_client(sent[-1].frame)
     rendered = protocol.encode(protocol.Rendered(ref=join.ref, view="v", ops=[]))
-    recover = [e for e in client.frame(5, generation, rendered) if isinstance(e, Recover)]
-    assert recover == [Recover("v", "remount")]
+    recover = [e for e in client.frame(5, generation, rendered) if isinstance(e, RecoverView)]
+    assert recover == [RecoverView("v", "remount")]
     snapshot = [{"tag": "DIV", "auto": "restore", "index": 1, "params": {"doc_id": "1"}}]
     [batch] = [protocol.decode_client(e.frame) for e in client.recovered(6, "v", snapshot)]
     assert batch.events == [["restore", {"doc_id": "1"}]]

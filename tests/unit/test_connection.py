@@ -3,6 +3,7 @@
 import random
 
 import pytest
+from djreconnect import connection as connection_module
 from djreconnect import constants
 from djreconnect.backoff import Backoff
 from djreconnect.connection import (
@@ -11,7 +12,9 @@ from djreconnect.connection import (
     DISCONNECTED,
     FAILED,
     IDLE,
+    PUBLIC_STATES,
     RECONNECTING,
+    RETRYING,
     STATES,
     TIMER_BANNER,
     TIMER_CONNECT,
@@ -19,9 +22,11 @@ from djreconnect.connection import (
     TIMER_PONG,
     TIMER_RETRY,
     TIMERS,
+    WAITING,
     Connection,
     Settings,
     is_retryable,
+    public_state,
 )
 from djreconnect.effects import (
     ApplyPatch,
@@ -123,7 +128,8 @@ class Harness:
 
     @property
     def state(self):
-        return self.conn.state
+        """The state the page is shown."""
+        return self.conn.public_state
 
 
 def of(effects, cls):
@@ -151,14 +157,14 @@ def connected(**kwargs):
 def reconnecting_waiting(**kwargs):
     h = connected(**kwargs)
     h.at(1000).closed(1006)
-    assert h.state == RECONNECTING and TIMER_RETRY in h.timers
+    assert h.conn.state == WAITING and TIMER_RETRY in h.timers
     return h
 
 
 def reconnecting_opening(**kwargs):
     h = reconnecting_waiting(**kwargs)
     h.fire(TIMER_RETRY)
-    assert h.state == RECONNECTING and TIMER_CONNECT in h.timers
+    assert h.conn.state == RETRYING and TIMER_CONNECT in h.timers
     return h
 
 
@@ -752,7 +758,7 @@ def test_any_sequence_of_inputs_keeps_the_invariants(seed, max_attempts, actions
             h.at(h.now + action[1])
             continue
 
-        assert h.state in STATES
+        assert h.conn.state in STATES and h.state in PUBLIC_STATES
         # Transports are numbered 1, 2, 3...; only start/retry/wake/a retry timer open one.
         assert h.generations == list(range(1, len(h.generations) + 1))
         if len(h.generations) > opened_before:
@@ -775,8 +781,10 @@ def test_any_sequence_of_inputs_keeps_the_invariants(seed, max_attempts, actions
             assert armed == {TIMER_CONNECT}
         elif h.state == CONNECTED:
             assert armed in ({TIMER_HEARTBEAT}, {TIMER_PONG})
+        elif h.conn.state == WAITING:
+            assert armed == {TIMER_RETRY}
         else:
-            assert armed in ({TIMER_RETRY}, {TIMER_CONNECT})
+            assert h.conn.state == RETRYING and armed == {TIMER_CONNECT}
         if h.state == FAILED:
             assert h.conn.reason
 
@@ -918,3 +926,169 @@ def test_the_restart_hint_while_the_banner_waits_shows_nothing_at_first():
     h.fire(TIMER_RETRY)  # at 1200, before the banner's 1500
     h.opened()
     assert h.state == CONNECTED and TIMER_BANNER not in h.timers
+
+
+# --- the transition table in the module's docstring --------------------------------
+
+
+def read_table():
+    """The rows of the docstring's table: (state, input, when, next, effects)."""
+    lines = connection_module.__doc__.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split() == ["state", "input", "when", "next", "effects"])
+    rows = []
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        state, what, when, after, *effects = line.split()
+        rows.append((state, what, when, after, tuple(effects) if effects != ["-"] else ()))
+    return rows
+
+
+TABLE = read_table()
+INPUTS = (
+    "start",
+    "retry",
+    "wake",
+    "visible",
+    "hidden",
+    "offline",
+    "lost",
+    "disconnect",
+    "opened",
+    "received",
+    "closed",
+    "refused",
+    "restart",
+) + tuple("timer:" + key for key in TIMERS)
+CONDITIONS = ("-", "grace", "hidden", "last", "silent")
+
+
+def in_state(state, when):
+    """A harness brought to ``state`` by real inputs, with the row's condition ``when``."""
+    conn_settings = timing(
+        banner_delay_ms=500 if when == "grace" else 0,
+        backoff=Backoff(max_attempts=1 if when == "last" else MAX_ATTEMPTS),
+    )
+    h = Harness(conn_settings=conn_settings)
+    if state == "disconnected":
+        h.start()
+        h.disconnect()
+    elif state != "idle":
+        h.start()
+    if state in ("connected", "waiting", "retrying", "failed"):
+        h.at(50).opened()
+    if state in ("waiting", "retrying"):
+        h.at(1000).closed(1006)
+    if state == "retrying":
+        h.fire(TIMER_RETRY)
+    if state == "failed":
+        h.at(1000).closed(4001)
+    if when == "hidden":
+        h.run(h.conn.visibility(h.now, False))
+    if when == "silent":
+        h.fire(TIMER_HEARTBEAT)
+    assert h.conn.state == state
+    if when == "grace" and state in ("waiting", "retrying"):
+        assert h.conn.quiet  # the drop's grace period is running
+    if when == "last":
+        assert h.conn.attempt == conn_settings.backoff.max_attempts
+    return h
+
+
+def apply(h, what):
+    now, gen = h.now + 1, h.conn.generation
+    h.at(now)
+    conn = h.conn
+    calls = {
+        "start": lambda: conn.start(now),
+        "retry": lambda: conn.retry(now),
+        "wake": lambda: conn.wake(now),
+        "visible": lambda: conn.visibility(now, True),
+        "hidden": lambda: conn.visibility(now, False),
+        "offline": lambda: conn.went_offline(now),
+        "lost": lambda: conn.lost(now, "mount failed"),
+        "disconnect": lambda: conn.disconnect(now),
+        "opened": lambda: conn.opened(now, gen),
+        "received": lambda: conn.received(now, gen),
+        "closed": lambda: conn.closed(now, gen, 1006),
+        "refused": lambda: conn.closed(now, gen, 4001),
+        "restart": lambda: conn.closed(now, gen, constants.CLOSE_SERVICE_RESTART, constants.CLOSE_REASON_RESTART),
+    }
+    if what.startswith("timer:"):
+        return h.run(conn.timer(now, what[len("timer:") :]))
+    return h.run(calls[what]())
+
+
+def tokens(effects):
+    names = {OpenTransport: "open", CloseTransport: "close", Send: "send", ShowStatus: "show"}
+    found = []
+    for effect in effects:
+        if isinstance(effect, (StartTimer, CancelTimer)):
+            found.append("%s:%s" % ("start" if isinstance(effect, StartTimer) else "cancel", effect.key))
+        else:
+            found.append(names[type(effect)])
+    return found
+
+
+def expand(effects):
+    """The table's effects with ``cancel:*`` written out."""
+    out = []
+    for token in effects:
+        out.extend("cancel:" + key for key in TIMERS) if token == "cancel:*" else out.append(token)
+    return out
+
+
+def test_the_table_names_known_states_inputs_conditions_and_effects():
+    assert len(TABLE) > 40
+    assert len({row[:3] for row in TABLE}) == len(TABLE), "a row is listed twice"
+    known = (
+        {"open", "close", "send", "show", "cancel:*"} | {"start:" + k for k in TIMERS} | {"cancel:" + k for k in TIMERS}
+    )
+    for state, what, when, after, effects in TABLE:
+        assert state in STATES and after in STATES, (state, after)
+        assert what in INPUTS and when in CONDITIONS, (what, when)
+        assert set(effects) <= known, effects
+    # Every state but one is left by some input, and every state is reached.
+    assert {row[3] for row in TABLE} == set(STATES) - {IDLE}
+
+
+@pytest.mark.parametrize("state, what, when, after, effects", TABLE, ids=["-".join(row[:3]) for row in TABLE])
+def test_each_row_of_the_table_is_what_the_machine_does(state, what, when, after, effects):
+    h = in_state(state, when)
+    opened_before = h.conn.generation
+    got = apply(h, what)
+    assert h.conn.state == after
+    assert tokens(got) == expand(effects)
+    for shown in of(got, ShowStatus):
+        assert shown.state == public_state(after)
+    for opened in of(got, OpenTransport):
+        assert opened.generation == opened_before + 1
+
+
+LISTED = {(row[0], row[1]) for row in TABLE if row[2] == "-"}
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_every_pair_not_in_the_table_is_ignored(state):
+    for what in INPUTS:
+        if (state, what) in LISTED:
+            continue
+        h = in_state(state, "-")
+        before = (h.conn.generation, h.conn.attempt, dict(h.timers))
+        assert apply(h, what) == [], (state, what)
+        assert h.conn.state == state, (state, what)
+        assert (h.conn.generation, h.conn.attempt, h.timers) == before
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_inputs_about_an_older_transport_are_ignored_in_every_state(state):
+    h = in_state(state, "-")
+    old = h.conn.generation - 1  # idle has opened none: -1 is older still
+    for effects in (
+        h.conn.opened(h.now, old),
+        h.conn.received(h.now, old),
+        h.conn.closed(h.now, old, 1006),
+        h.conn.closed(h.now, old, 4001),
+    ):
+        assert effects == []
+    assert h.conn.state == state
