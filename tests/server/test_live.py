@@ -345,6 +345,19 @@ def test_async_handler_is_awaited(live, templates, signer):
     assert page.text("#count").text() == "5"
 
 
+@pytest.mark.parametrize("ref", [0, -1, -(2**40)])
+def test_an_event_ref_below_one_is_a_bad_frame_not_an_expired_id(live, templates, signer, ref):
+    page = Page(templates, signer)
+    page.join(live)
+    before = snapshot(live)
+    [refused] = send(live, event("validate_title", ref=ref, value="x"))
+    assert (refused.code, refused.ref) == ("bad_frame", ref)
+    assert "positive integer" in refused.message
+    assert snapshot(live) == before
+    [reply] = send(live, event("validate_title", ref=1, value="x"))  # the page goes on
+    assert reply.ref == 1 and live.views[VIEW_ID].view.title == "x"
+
+
 def test_the_work_budget_charges_a_handlers_own_time_not_its_waits(live, templates, signer):
     Page(templates, signer, WaitingView).join(live)
     budget = live.budget
