@@ -509,12 +509,12 @@ class LiveConnection:
         """Apply ``events`` ([handler, params] pairs) to view ``view_id`` once, render, and
         answer: an Error per refused event, then the Reply. A lone event that was refused
         gets a Reply only if its handler changed the state before it stopped."""
-        if ref < 1:  # the runtime numbers events from 1; the record knows nothing below
-            return [self._error(ref, view_id, "bad_frame", "an event's ref must be a positive integer, not %d" % ref)]
         session = self._attached
         state = session.views.get(view_id)
         if state is None:
             return [self._error(ref, view_id, "not_mounted", "view %r is not mounted" % (view_id,))]
+        if ref < 1:  # the runtime numbers events from 1; the record knows nothing below
+            return [self._error(ref, view_id, "bad_frame", "an event's ref must be a positive integer, not %d" % ref)]
         record = session.record
         digest = event_digest(view_id, events)
         verdict, recorded = record.check(ref, digest)

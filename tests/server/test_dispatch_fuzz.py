@@ -85,19 +85,19 @@ def payload(view, handler, params):
 
 
 # What a session answers an event id with (the exactly-once record, modelled here): the
-# ids a runtime uses start at 1, and the record has forgotten none yet, so an id of 0 or
-# below is older than anything it holds.
-NEW, REPEAT, REUSED, EXPIRED = "new", "repeat", "id_reused", "id_expired"
+# ids a runtime uses start at 1, so an id of 0 or below is a malformed frame; the record
+# has forgotten none yet, so no id is expired here.
+NEW, REPEAT, REUSED, BAD = "new", "repeat", "id_reused", "bad_frame"
 
 
 def verdict(sent, message):
-    """NEW, REPEAT, REUSED or EXPIRED for an Event to a mounted view; records it in
-    ``sent`` when it is new."""
+    """NEW, REPEAT, REUSED or BAD for an Event to a mounted view; records it in ``sent``
+    when it is new."""
     key = payload(message.view, message.handler, message.params)
+    if message.ref < 1:
+        return BAD
     if message.ref in sent:
         return REPEAT if sent[message.ref] == key else REUSED
-    if message.ref < 1:
-        return EXPIRED
     sent[message.ref] = key
     return NEW
 
@@ -265,7 +265,7 @@ def test_any_text_frame_is_answered_and_changes_nothing_it_should_not(env, text)
             ]
         else:
             seen = verdict(sent, message)
-            if seen in (REUSED, EXPIRED):
+            if seen in (REUSED, BAD):
                 [error] = messages
                 assert (error.ref, error.view, error.code) == (message.ref, VIEW_ID, seen), error
             elif seen == REPEAT:  # one of the setup's events again: its recorded answer, nothing applied
