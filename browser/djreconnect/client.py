@@ -23,6 +23,17 @@ drops. When a view is back:
 - either way, an input or change event of a field that recovery covers is not sent
   again: recovery compares the field with the server's last render and sends it once if
   it differs.
+
+That holds only while the server still remembers the ids sent again: its record keeps the
+last ``DEFAULT_EVENT_RECORD_SIZE`` and refuses an older one as expired. So at most
+``MAX_IN_FLIGHT`` events (fewer than that record holds), and ``MAX_IN_FLIGHT_CHARS`` of
+their frames, are in flight at a time, all views together; past that, new events wait in
+the client's queue, in order, and go out as replies come (backpressure). Waiting events
+follow the rules of events in flight on a drop (they are, in effect, in flight but not
+yet sent): recovery carries a field's, and clicks and submits wait for the view to come
+back. A waiting input or change of a field that recovery covers is replaced by the
+field's newer event (the field's value is what it says), so typing faster than replies
+come keeps one event per field waiting, not one per key.
 """
 
 from djreconnect import constants, protocol, recovery
@@ -37,6 +48,8 @@ KIND_INPUT = "input"
 # Clicks and submits made while disconnected are kept and sent after the remount;
 # input and change events are not: form recovery sends the fields' values then.
 QUEUED_KINDS = (KIND_CLICK, KIND_SUBMIT)
+# A field's events: a waiting one that recovery covers gives way to the field's newer one.
+FIELD_KINDS = (KIND_INPUT, KIND_CHANGE)
 
 # How a view came back (RecoverView.mode).
 MOUNT_FIRST = "first"  # the page's first mount
@@ -70,11 +83,13 @@ class View:
 
 
 class PendingEvent:
-    """An event the user triggered: queued while disconnected, or sent and unanswered.
-    ``recoverable`` marks an input or change event of a field form recovery covers;
-    ``source`` names the field that sent it (the adapter's number for it), or is None."""
+    """An event the user triggered (or a recovery batch: ``kind`` None): waiting to be
+    sent, or sent and unanswered. ``recoverable`` marks an input or change event of a
+    field form recovery covers (and a batch); ``source`` names the field that sent it (the
+    adapter's number for it), or is None; ``frame`` is its JSON text, encoded once, whose
+    length the client's bounds count."""
 
-    def __init__(self, view_id, kind, handler, params, ref, recoverable=False, source=None):
+    def __init__(self, view_id, kind, handler, params, ref, recoverable=False, source=None, frame=None):
         self.view_id = view_id
         self.kind = kind
         self.handler = handler
@@ -82,24 +97,46 @@ class PendingEvent:
         self.ref = ref
         self.recoverable = recoverable
         self.source = source
+        if frame is None:
+            frame = protocol.encode(protocol.Event(ref=ref, view=view_id, handler=handler, params=params))
+        self.frame = frame
 
 
 class Client:
     """One page's connection, session and views.
 
-    ``random`` returns floats in [0, 1). ``queue_limit`` bounds the events kept
-    while disconnected; past it, new clicks and submits are refused (and reported)
-    rather than silently dropping ones the user made earlier.
+    ``random`` returns floats in [0, 1). ``queue_limit`` and ``queue_chars`` bound the
+    events waiting to be sent (clicks and submits kept while disconnected, events made
+    while too many are in flight); past either, a new one is refused (and reported)
+    rather than silently dropping ones the user made earlier. ``max_in_flight`` and
+    ``max_in_flight_chars`` bound the events sent and not yet answered (see the module's
+    docstring); an event larger than ``max_in_flight_chars`` goes when nothing else is in
+    flight. The queue may hold more than its bounds only when a remount moves the
+    unanswered clicks and submits back into it (at most ``max_in_flight`` more), and one
+    recovery batch per view.
     """
 
-    def __init__(self, settings=None, random=None, queue_limit=constants.DEFAULT_OFFLINE_QUEUE_LIMIT):
+    def __init__(
+        self,
+        settings=None,
+        random=None,
+        queue_limit=constants.DEFAULT_OFFLINE_QUEUE_LIMIT,
+        queue_chars=constants.DEFAULT_OFFLINE_QUEUE_CHARS,
+        max_in_flight=constants.MAX_IN_FLIGHT,
+        max_in_flight_chars=constants.MAX_IN_FLIGHT_CHARS,
+    ):
         if random is None:
             raise ValueError("Client needs a random source")
+        if max_in_flight < 1 or queue_limit < 0:
+            raise ValueError("max_in_flight must be at least 1 and queue_limit at least 0")
         self.connection = Connection(settings or Settings(), random, self._ping_frame)
         self.views = {}
         self.view_order = []
-        self.queue = []
+        self.queue = []  # PendingEvents waiting to be sent, in the order they were made
         self.queue_limit = queue_limit
+        self.queue_chars = queue_chars
+        self.max_in_flight = max_in_flight
+        self.max_in_flight_chars = max_in_flight_chars
         self.next_ref = 0
         self.session = None  # the server's id of this page's session
         self.secret = None  # its current resume secret (good for one resume)
@@ -208,7 +245,9 @@ class Client:
             view.in_flight = []
         for queued in self.queue:
             effects.append(FinishEvent(queued.view_id, queued.ref))
-            effects.append(ReportError(queued.view_id, "not_sent", "%s was not sent: %s" % (queued.handler, why)))
+            if queued.kind is not None:  # a recovery batch is no event the user made
+                message = "%s was not sent: %s" % (queued.handler, why)
+                effects.append(ReportError(queued.view_id, "not_sent", message))
         self.queue = []
         return effects
 
@@ -254,7 +293,8 @@ class Client:
         # render (the server's answer to what the user last did there) unless it sent
         # newer events since, whose renders are still to come.
         done = self._finish(view, message.ref)
-        return [ApplyPatch(view.id, message.ops, False, message.ref, view.busy_sources())] + done
+        patch = ApplyPatch(view.id, message.ops, False, message.ref, self.busy_sources(view.id))
+        return [patch] + done + (self._drain() if done else [])
 
     def _error(self, now, message, view):
         effects = [ReportError(message.view, message.code, message.message)]
@@ -269,7 +309,10 @@ class Client:
             # Refusals the server means for good are followed by a 4xxx close instead.
             return effects + self._after_drop(self.connection.lost(now, "the view could not be mounted"))
         if view is not None:
-            effects.extend(self._finish(view, message.ref))
+            done = self._finish(view, message.ref)
+            if done:
+                effects.extend(done)
+                effects.extend(self._drain())
         return effects
 
     _HANDLERS = {
@@ -298,8 +341,11 @@ class Client:
         """The user triggered ``handler`` on view ``view_id``. Returns effects.
         ``recoverable``: an input or change event of a field form recovery covers.
         ``source``: what names the field that sent it (any value the adapter compares
-        with ``==``), or None; while it has events in flight, patches leave its live
-        state alone (``ApplyPatch.keep``)."""
+        with ``==``), or None; while it has events in flight or waiting, patches leave
+        its live state alone (``ApplyPatch.keep``).
+
+        Sent at once when the view is live and the flight has room; else it waits (see
+        the class's bounds): disconnected, only clicks and submits wait."""
         view = self.views.get(view_id)
         if ref is None:
             ref = self._ref()
@@ -308,22 +354,94 @@ class Client:
                 FinishEvent(view_id, ref),
                 ReportError(view_id, "unknown_view", "no view %r on this page" % (view_id,)),
             ]
-        pending = PendingEvent(view_id, kind, handler, params, ref, recoverable, source)
-        if self.connection.state == CONNECTED and view.joined and not view.recovering:
-            return self._send_event(view, pending)
-        if kind not in QUEUED_KINDS:
+        live = self._live(view)
+        if not live and kind not in QUEUED_KINDS:
             return [FinishEvent(view_id, ref)]
-        if len(self.queue) >= self.queue_limit:
-            return [
-                FinishEvent(view_id, ref),
-                ReportError(
-                    view_id,
-                    "queue_full",
-                    "%s was not kept: %d events already wait for the connection" % (handler, self.queue_limit),
-                ),
-            ]
+        try:
+            pending = PendingEvent(view_id, kind, handler, params, ref, recoverable, source)
+        except (TypeError, ValueError) as error:  # params JSON cannot carry
+            message = "%s was not sent: %s" % (handler, error)
+            return [FinishEvent(view_id, ref), ReportError(view_id, "bad_params", message)]
+        if live and not self._waiting(view_id) and self._room(len(pending.frame)):
+            return self._send_event(view, pending)
+        superseded = self._superseded_by(pending) if live else None
+        count = len(self.queue)
+        chars = 0
+        for queued in self.queue:
+            chars += len(queued.frame)
+        if superseded is not None:
+            count -= 1
+            chars -= len(superseded.frame)
+        if count >= self.queue_limit:
+            why = "%d events already wait to be sent" % self.queue_limit
+        elif chars + len(pending.frame) > self.queue_chars:
+            why = "the events waiting to be sent would exceed %d characters" % self.queue_chars
+        else:
+            why = None
+        if why is not None:
+            message = "%s was not kept: %s" % (handler, why)
+            return [FinishEvent(view_id, ref), ReportError(view_id, "queue_full", message)]
+        effects = []
+        if superseded is not None:
+            self.queue.remove(superseded)
+            effects.append(FinishEvent(view_id, superseded.ref))
         self.queue.append(pending)
-        return []
+        if live:
+            effects.extend(self._drain())
+        return effects
+
+    def busy_sources(self, view_id):
+        """The sources of view ``view_id``'s events in flight, then of its waiting ones,
+        each once: the fields whose live state is newer than any render the page has."""
+        busy = list(self.views[view_id].busy_sources())
+        for queued in self.queue:
+            if queued.view_id == view_id and queued.source is not None and queued.source not in busy:
+                busy.append(queued.source)
+        return tuple(busy)
+
+    def in_flight(self):
+        """(events, characters of their frames) in flight, all views together."""
+        count = 0
+        chars = 0
+        for view_id in self.view_order:
+            for pending in self.views[view_id].in_flight:
+                count += 1
+                chars += len(pending.frame)
+        return count, chars
+
+    def _live(self, view):
+        return self.connection.state == CONNECTED and view.joined and not view.recovering
+
+    def _waiting(self, view_id):
+        for queued in self.queue:
+            if queued.view_id == view_id:
+                return True
+        return False
+
+    def _room(self, size, count=None, chars=None):
+        """Whether an event of ``size`` characters may go in flight now."""
+        if count is None:
+            count, chars = self.in_flight()
+        if count >= self.max_in_flight:
+            return False
+        return count == 0 or chars + size <= self.max_in_flight_chars
+
+    def _superseded_by(self, pending):
+        """The waiting event ``pending`` replaces, or None: the newest waiting event of
+        the same field and handler, both covered by recovery, with no click, submit or
+        batch of the view waiting after it (those would see the field's value change
+        under them). Only the field's newest value matters, as recovery's would."""
+        if not pending.recoverable or pending.kind not in FIELD_KINDS or pending.source is None:
+            return None
+        for position in range(len(self.queue) - 1, -1, -1):
+            queued = self.queue[position]
+            if queued.view_id != pending.view_id:
+                continue
+            if queued.kind not in FIELD_KINDS:
+                return None
+            if queued.recoverable and queued.source == pending.source and queued.handler == pending.handler:
+                return queued
+        return None
 
     def _reconnected(self):
         """Whether this connection follows an earlier one of the page: a mount then is
@@ -334,48 +452,68 @@ class Client:
         """The page's recovery snapshot of a view that is back (see ``recovery``): send
         the events still in flight again (resumed) or queue their clicks and submits
         (remounted), then what brings the server's state to what the page shows, as one
-        batch the server answers with one render, then the clicks and submits kept
-        while disconnected, in order."""
+        batch the server answers with one render, then the events that waited (clicks
+        and submits kept while disconnected; after a resume, also what waited for room
+        in the flight), in order, as the flight has room."""
         view = self.views.get(view_id)
         if view is None or not view.recovering or self.connection.state != CONNECTED:
             return []
         view.recovering = False
+        resume = view.mode == MOUNT_RESUME
         effects = []
         pending, view.in_flight = view.in_flight, []
         requeued = []
         for event in pending:
-            if event.recoverable or (view.mode != MOUNT_RESUME and event.kind not in QUEUED_KINDS):
-                effects.append(FinishEvent(view_id, event.ref))  # recovery carries it, or nothing can
-            elif view.mode == MOUNT_RESUME:
+            if self._carried(event, resume):
+                effects.append(FinishEvent(view_id, event.ref))
+            elif resume:
                 effects.extend(self._send_event(view, event))
             else:
                 requeued.append(event)
-        self.queue = requeued + self.queue
-        remount = view.mode == MOUNT_REMOUNT
-        resume = view.mode == MOUNT_RESUME
+        kept = []
+        for event in self.queue:
+            if event.view_id == view_id and self._carried(event, resume):
+                effects.append(FinishEvent(view_id, event.ref))
+            else:
+                kept.append(event)
         events = []
-        for handler, params in recovery.recovery_events(snapshot, remount, resume):
+        for handler, params in recovery.recovery_events(snapshot, view.mode == MOUNT_REMOUNT, resume):
             events.append([handler, params])
+        front = []
         if events:
             ref = self._ref()
-            batch = PendingEvent(view_id, None, None, None, ref, True)
-            view.in_flight.append(batch)
-            effects.append(Send(protocol.encode(protocol.Batch(ref=ref, view=view.id, events=events))))
-        return effects + self._flush_queue(view_id)
+            frame = protocol.encode(protocol.Batch(ref=ref, view=view.id, events=events))
+            front.append(PendingEvent(view_id, None, None, None, ref, True, None, frame))
+        self.queue = front + requeued + kept
+        return effects + self._drain()
+
+    def _carried(self, event, resume):
+        """Whether a view that is back drops ``event`` (unanswered or waiting): recovery
+        carries it (a field's event, an earlier batch), or after a remount nothing can
+        (an input or change recovery does not cover)."""
+        return event.recoverable or (not resume and event.kind not in QUEUED_KINDS)
 
     def _send_event(self, view, pending):
         view.in_flight.append(pending)
-        event = protocol.Event(ref=pending.ref, view=view.id, handler=pending.handler, params=pending.params)
-        return [Send(protocol.encode(event))]
+        return [Send(pending.frame)]
 
-    def _flush_queue(self, view_id):
+    def _drain(self):
+        """Send the waiting events of live views, in order, while the flight has room.
+        The first that finds no room stops the rest (order kept, large events not starved)."""
         effects = []
         kept = []
-        view = self.views[view_id]
+        count, chars = self.in_flight()
+        blocked = False
         for queued in self.queue:
-            if queued.view_id == view_id:
-                effects.extend(self._send_event(view, queued))
-            else:
-                kept.append(queued)
+            view = self.views[queued.view_id]
+            if not blocked and self._live(view):
+                size = len(queued.frame)
+                if self._room(size, count, chars):
+                    effects.extend(self._send_event(view, queued))
+                    count += 1
+                    chars += size
+                    continue
+                blocked = True
+            kept.append(queued)
         self.queue = kept
         return effects

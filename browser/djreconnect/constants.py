@@ -94,8 +94,18 @@ DEFAULT_HEARTBEAT_INTERVAL_MS = 25000
 DEFAULT_HEARTBEAT_TIMEOUT_MS = 10000
 # How long an attempt to open a transport may take before it counts as failed.
 DEFAULT_CONNECT_TIMEOUT_MS = 10000
-# Events (clicks, submits) kept while disconnected.
+# Events waiting on the page to be sent: clicks and submits made while disconnected, and
+# events made while MAX_IN_FLIGHT others are unanswered. At most this many, holding at most
+# this many characters of JSON (their frames); past either, a new one is refused.
 DEFAULT_OFFLINE_QUEUE_LIMIT = 50
+DEFAULT_OFFLINE_QUEUE_CHARS = 1 << 20
+# Events a page keeps in flight (sent, not yet answered) on its connection, all its views
+# together: past either bound, new ones wait on the page until replies come. It stays below
+# the server's DEFAULT_EVENT_RECORD_SIZE: after a drop, a resume sends every unanswered event
+# again, and only an id the server's exactly-once record still holds is answered once rather
+# than refused as expired. (One event alone may exceed the characters: it then goes by itself.)
+MAX_IN_FLIGHT = 128
+MAX_IN_FLIGHT_CHARS = 1 << 20
 # Largest inbound frame the server accepts.
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
 # A page told the server restarts (1012 + CLOSE_REASON_RESTART) reconnects within this window.

@@ -62,8 +62,9 @@ class ApplyPatch(Effect):
     """Apply patch ``ops`` to view ``view``. ``mount`` is true for the patch of a (re)mount,
     which must change attributes only, never what the user typed. ``ref`` is the event
     it answers, or None. ``keep`` names the event sources (fields, see
-    ``Client.push_event``) with events still unanswered: this render is older than what
-    the user made of them, so they keep their live value, checked state and selection."""
+    ``Client.push_event``) with events still unanswered or waiting to be sent: this render
+    is older than what the user made of them, so they keep their live value, checked state
+    and selection."""
 
     FIELDS = ("view", "ops", "mount", "ref", "keep")
 

@@ -3,6 +3,7 @@ its last event sent back into its render, a while after the event (time enough f
 person, or a test, to type on and click elsewhere before the replies come).
 
     python tests/browser/typing_app.py --port P [--transport ws|sse] [--interpreter pyodide|micropython]
+        [--slow-ms MS]
 
 The backend is the product's own (DJReconnect + uvicorn); the template is in this file.
 """
@@ -55,6 +56,7 @@ TYPING_HTML = """<!DOCTYPE html>
 class TypingView(LiveView):
     template_name = "typing.html"
     view_name = "typing"
+    slow_seconds = SLOW_SECONDS  # --slow-ms
 
     def mount(self, request, **kwargs):
         self.title = ""
@@ -69,7 +71,7 @@ class TypingView(LiveView):
         self.saved = []
 
     async def _slowly(self):
-        await asyncio.sleep(SLOW_SECONDS)
+        await asyncio.sleep(self.slow_seconds)
         self.events += 1
 
     @event_handler()
@@ -123,7 +125,9 @@ def main(argv=None):
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--transport", choices=constants.TRANSPORTS, default=constants.TRANSPORT_WEBSOCKET)
     parser.add_argument("--interpreter", choices=constants.INTERPRETERS, default=constants.INTERPRETER_PYODIDE)
+    parser.add_argument("--slow-ms", type=int, default=int(SLOW_SECONDS * 1000), help="how long each handler takes")
     args = parser.parse_args(argv)
+    TypingView.slow_seconds = args.slow_ms / 1000
     import uvicorn
 
     live = create(transport=args.transport, interpreter=args.interpreter)

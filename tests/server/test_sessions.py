@@ -1,19 +1,26 @@
 """sessions.py and stores.py through LiveConnection: a resume keeps the state, every event is
-applied once whichever way the connection drops, only a session's current secret resumes
+applied once whichever way the connection drops (and however far the page outruns the
+server: the runtime's core against a real connection), only a session's current secret resumes
 it, a resume takes the session from a connection that still holds it, and the stores keep
 what they must within their bounds. Then pagehtml.py: HTML a page sends is measured before
 any parser sees it, and a page too deep to parse slows no other client."""
 
 import asyncio
+import collections
 import copy
 import datetime
 import json
+import random
 import sqlite3
 import statistics
 import time
 
 import pytest
 from djreconnect import constants, protocol
+from djreconnect.client import Client
+from djreconnect.connection import Settings as ConnectionSettings
+from djreconnect.effects import FinishEvent, OpenTransport, RecoverView, ReportError
+from djreconnect.effects import Send as ClientSend
 from djreconnect.patch import OP_HTML
 from djreconnect_server.demo import TEMPLATES
 from djreconnect_server.demo.editor import EditorView
@@ -39,7 +46,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from .asyncrun import run
-from .test_diff import COMMENT, TEXT
+from .test_diff import COMMENT, TEXT, serialize
 from .test_live import KEY, VIEW_ID, Page, assert_page_shows_render
 
 RECORD_SIZE = constants.DEFAULT_EVENT_RECORD_SIZE
@@ -421,6 +428,86 @@ def test_an_id_older_than_the_record_is_refused_as_expired(env, templates, signe
     [reply] = send(live, add(first + RECORD_SIZE + 1))
     assert reply.ops and live.views["c"].view.count == count + 1
     assert len(record.entries) == RECORD_SIZE
+
+
+class PageRuntime:
+    """The runtime's core (``djreconnect.client.Client``) on a page with one counter view,
+    wired to LiveConnections of ``sessions``: what it sends is applied at once, and the
+    replies reach it only when the test delivers them (a slow link, or a slow server)."""
+
+    def __init__(self, env, sessions, templates, signer):
+        self.env, self.sessions = env, sessions
+        self.page = Page(templates, signer, CounterView)
+        self.client = Client(ConnectionSettings(), random=random.Random(7).random)
+        self.client.add_view("c", self.page.name, self.page.token)
+        self.now = 0
+        self.live = None
+        self.generation = None
+        self.undelivered = []  # frames the server wrote that the page has not received
+        self.errors = []  # codes of the ReportErrors the page was told
+        self.finished = collections.Counter()  # ref -> FinishEvents
+        self.open()
+
+    def run(self, effects):
+        for effect in effects:
+            if isinstance(effect, OpenTransport):
+                self.generation = effect.generation
+            elif isinstance(effect, ClientSend):
+                self.undelivered.extend(run(self.live.receive(effect.frame)))
+            elif isinstance(effect, RecoverView):
+                self.run(self.client.recovered(self.now, effect.view, []))
+            elif isinstance(effect, FinishEvent):
+                self.finished[effect.ref] += 1
+            elif isinstance(effect, ReportError):
+                self.errors.append(effect.code)
+
+    def open(self):
+        """A new connection (the first, or a resume after a drop), with its joins answered."""
+        self.now += 60_000  # past any retry delay
+        if self.generation is None:
+            self.run(self.client.start(self.now))
+        else:
+            self.run(self.client.timer(self.now, "retry"))
+        self.live = connect(self.env, self.sessions)
+        self.run(self.client.opened(self.now, self.generation, {"c": serialize(self.page.root.children)}))
+        self.deliver()
+
+    def deliver(self, count=None):
+        """Let ``count`` of the server's frames reach the page (all, and what they cause)."""
+        while self.undelivered and count != 0:
+            self.run(self.client.frame(self.now, self.generation, self.undelivered.pop(0)))
+            count = None if count is None else count - 1
+
+    def drop(self):
+        self.run(self.client.closed(self.now, self.generation, 1006))
+        self.undelivered = []  # lost with the connection
+        run(self.live.detach())
+
+
+def test_a_page_clicking_faster_than_replies_come_has_each_click_applied_once_after_a_resume(env, templates, signer):
+    """Ten clicks a step against one reply a step: the page keeps no more events in flight
+    than the server's exactly-once record holds, so after a drop the resume answers every
+    one it sends again from the record (none expired), and each click kept counts once."""
+    sessions = SessionRegistry(MemoryStore())
+    tab = PageRuntime(env, sessions, templates, signer)
+    pushed = []
+    for step in range(40):
+        for _ in range(10):
+            ref = tab.client.reserve_ref()
+            tab.run(tab.client.push_event(tab.now, "c", "click", "add", {"by": 1}, ref))
+            pushed.append(ref)
+        tab.deliver(1)
+        assert len(tab.client.views["c"].in_flight) <= constants.MAX_IN_FLIGHT
+    assert len(tab.client.views["c"].in_flight) == constants.MAX_IN_FLIGHT  # the page outran the server
+    refused = tab.errors.count("queue_full")
+    assert refused > 0 and set(tab.errors) == {"queue_full"}  # reported, one by one
+    tab.drop()
+    tab.open()  # resumes: the unanswered events go again, then what waited
+    assert tab.live.session is not None and tab.client.views["c"].mode == "resume"
+    assert protocol.ID_EXPIRED not in tab.errors
+    assert tab.client.views["c"].in_flight == [] and tab.client.queue == []
+    assert tab.live.views["c"].view.count == len(pushed) - refused
+    assert all(tab.finished[ref] == 1 for ref in pushed)
 
 
 # --- secrets -------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""Client core: joins, patches, replies and errors, the offline event queue, drops, bad frames."""
+"""Client core: joins, patches, replies and errors, the offline event queue, the bound on
+events in flight, drops, bad frames."""
 
 import random
 from collections import Counter
 
 import pytest
-from djreconnect import protocol
+from djreconnect import constants, protocol
 from djreconnect.backoff import Backoff
 from djreconnect.client import Client
 from djreconnect.connection import (
@@ -50,10 +51,10 @@ def of(effects, cls):
 class Page:
     """A client plus what the browser adapter and the server would do around it."""
 
-    def __init__(self, views=VIEWS, queue_limit=50, seed=5, conn_settings=None, auto_recover=True):
+    def __init__(self, views=VIEWS, queue_limit=50, seed=5, conn_settings=None, auto_recover=True, **bounds):
         self.auto_recover = auto_recover  # answer RecoverView at once, as the browser adapter does
         self.snapshots = {}  # view -> the recovery snapshot the page would take
-        self.client = Client(conn_settings, random=random.Random(seed).random, queue_limit=queue_limit)
+        self.client = Client(conn_settings, random=random.Random(seed).random, queue_limit=queue_limit, **bounds)
         for view_id, name, token in views:
             self.client.add_view(view_id, name, token)
         self.now = 0
@@ -681,6 +682,267 @@ def test_a_mount_patch_and_a_finished_page_keep_nothing():
     assert page.client.views["v1"].busy_sources() == ()
 
 
+# --- events in flight are bounded ---------------------------------------------------
+
+
+def field(page, view, handler, value, source, kind="input", recoverable=True):
+    """A field's input (or change) event, named by its ``source``: (its ref, the effects)."""
+    ref = page.client.reserve_ref()
+    effects = page.run(
+        page.client.push_event(page.now, view, kind, handler, {"value": value}, ref, recoverable, source)
+    )
+    return ref, effects
+
+
+def unanswered(page):
+    """(view, ref) of the events and batches sent on the current transport (since its
+    Hello) and not yet finished, oldest first."""
+    hellos = [i for i, m in enumerate(page.sent) if isinstance(m, protocol.Hello)]
+    keys = []
+    for message in page.sent[hellos[-1] if hellos else 0 :]:
+        if isinstance(message, (protocol.Event, protocol.Batch)):
+            key = (message.view, message.ref)
+            if page.done[key] == 0 and key not in keys:
+                keys.append(key)
+    return keys
+
+
+def answer_all(page):
+    """Answer every event in flight, oldest first, until none is left (each answer may
+    let a waiting one go)."""
+    while unanswered(page):
+        view, ref = unanswered(page)[0]
+        page.reply(view, ref)
+
+
+def test_max_in_flight_stays_below_what_the_servers_exactly_once_record_holds():
+    # A resume sends every unanswered event again; the server answers a repeat only while
+    # its record (the last DEFAULT_EVENT_RECORD_SIZE ids) still holds it.
+    assert 0 < constants.MAX_IN_FLIGHT < constants.DEFAULT_EVENT_RECORD_SIZE
+    client = Client(random=random.random)
+    assert (client.max_in_flight, client.max_in_flight_chars) == (
+        constants.MAX_IN_FLIGHT,
+        constants.MAX_IN_FLIGHT_CHARS,
+    )
+    assert (client.queue_limit, client.queue_chars) == (
+        constants.DEFAULT_OFFLINE_QUEUE_LIMIT,
+        constants.DEFAULT_OFFLINE_QUEUE_CHARS,
+    )
+    with pytest.raises(ValueError):
+        Client(random=random.random, max_in_flight=0)
+
+
+def test_events_past_max_in_flight_wait_and_go_in_order_as_replies_come():
+    page = live()
+    limit = constants.MAX_IN_FLIGHT
+    extra = constants.DEFAULT_OFFLINE_QUEUE_LIMIT
+    for n in range(limit + extra):
+        effects = page.push("v1" if n % 3 else "v2", "click", "inc", {"n": n})
+        assert len(of(effects, Send)) == (1 if n < limit else 0), n
+    assert len(page.events()) == limit
+    assert page.client.in_flight()[0] == limit and len(page.client.queue) == extra
+    # Each answer, a reply or an error, lets the oldest waiting event go, whichever view.
+    answers = 0
+    while unanswered(page):
+        view, ref = unanswered(page)[0]
+        if answers % 4 == 3:
+            effects = page.frame(protocol.Error(ref=ref, view=view, code="boom", message="no"))
+        else:
+            effects = page.reply(view, ref)
+        answers += 1
+        assert len(unanswered(page)) <= limit
+        assert len(of(effects, Send)) == (1 if answers <= extra else 0)
+    assert [e.params["n"] for e in page.events()] == list(range(limit + extra))
+    assert all(count == 1 for count in page.done.values()) and len(page.done) == limit + extra
+
+
+def test_a_field_typed_into_faster_than_replies_come_keeps_one_waiting_event_its_newest():
+    page = live(max_in_flight=2)
+    refs = []
+    for value in ("a", "ab", "abc", "abcd", "abcde"):
+        ref, effects = field(page, "v1", "set_title", value, 7)
+        refs.append(ref)
+        if value == "abcd":
+            assert effects == [FinishEvent("v1", refs[2])]  # "abc" is superseded, never sent
+    assert [e.params["value"] for e in page.events()] == ["a", "ab"]
+    assert [q.ref for q in page.client.queue] == [refs[4]]
+    assert page.done[("v1", refs[3])] == 1
+    # The field's newest value waits: a render answering "a" leaves what it shows alone.
+    effects = page.reply("v1", refs[0])
+    assert effects[0] == ApplyPatch("v1", OPS, False, refs[0], (7,))
+    assert [e.params["value"] for e in page.events()] == ["a", "ab", "abcde"]
+    answer_all(page)
+    assert page.client.busy_sources("v1") == ()
+    assert [page.done[("v1", ref)] for ref in refs] == [1, 1, 1, 1, 1]
+
+
+def test_a_waiting_field_event_gives_way_only_where_no_click_waits_after_it():
+    page = live(max_in_flight=1)
+    page.push("v1", "click", "first")  # in flight
+    field(page, "v1", "set_title", "a", 7)
+    page.push("v1", "submit", "save")  # sees the title "a": that event keeps its place
+    field(page, "v1", "set_title", "ab", 7)
+    field(page, "v1", "set_title", "abc", 7)  # replaces "ab"
+    field(page, "v1", "pick", "x", 8, kind="change")  # another field
+    field(page, "v2", "search", "q", 7)  # another view (sources are per view)
+    _, effects = field(page, "v1", "set_title", "abcd", 7)  # replaces "abc", goes after "x"
+    assert len(of(effects, FinishEvent)) == 1
+    answer_all(page)
+    assert [(e.view, e.handler, e.params.get("value")) for e in page.events()] == [
+        ("v1", "first", None),
+        ("v1", "set_title", "a"),
+        ("v1", "save", None),
+        ("v1", "pick", "x"),
+        ("v2", "search", "q"),
+        ("v1", "set_title", "abcd"),
+    ]
+    assert all(count == 1 for count in page.done.values()) and len(page.done) == 8
+
+
+def test_field_events_recovery_does_not_cover_or_of_another_handler_all_wait_and_go():
+    page = live(max_in_flight=1)
+    page.push("v1", "click", "first")
+    field(page, "v1", "search", "q", 7, recoverable=False)
+    field(page, "v1", "search", "qu", 7, recoverable=False)  # dj-no-recover: each is sent
+    field(page, "v1", "set_title", "a", 8)
+    field(page, "v1", "check_title", "a", 8, kind="change")  # the same field, another handler
+    answer_all(page)
+    assert [(e.handler, e.params.get("value")) for e in page.events()] == [
+        ("first", None),
+        ("search", "q"),
+        ("search", "qu"),
+        ("set_title", "a"),
+        ("check_title", "a"),
+    ]
+
+
+def test_events_waiting_for_room_are_bounded_by_the_queue_limit():
+    page = live(max_in_flight=2, queue_limit=3)
+    for n in range(4):
+        assert of(page.push("v1", "click", "inc", {"n": n}), ReportError) == []
+    field(page, "v1", "set_title", "a", 7)  # the queue is full: click 2, click 3, "a"
+    ref, effects = field(page, "v1", "set_title", "ab", 7)  # replaces "a": still three
+    assert of(effects, ReportError) == []
+    refused = page.client.reserve_ref()
+    for kind, source in (("click", None), ("input", 8)):  # a click, a field with nothing to replace
+        effects = page.run(page.client.push_event(page.now, "v2", kind, "h", {}, refused, True, source))
+        assert [(r.view, r.code) for r in of(effects, ReportError)] == [("v2", "queue_full")]
+        assert of(effects, FinishEvent) == [FinishEvent("v2", refused)]
+    assert len(page.client.queue) == 3
+    answer_all(page)
+    assert [e.params.get("n", e.params.get("value")) for e in page.events()] == [0, 1, 2, 3, "ab"]
+
+
+def test_the_characters_in_flight_and_waiting_are_bounded():
+    def frame_size(text):
+        return len(protocol.encode(protocol.Event(ref=100, view="v1", handler="save", params={"text": text})))
+
+    big, small = "x" * 200, "y"
+    assert frame_size(big) * 2 > 400 >= frame_size(big) + frame_size(small)
+    page = live(max_in_flight=10, max_in_flight_chars=400, queue_chars=400)
+    page.push("v1", "submit", "save", {"text": big})
+    page.push("v1", "click", "save", {"text": small})
+    assert len(page.events()) == 2  # within 400 characters
+    page.push("v1", "submit", "save", {"text": big})  # would pass 400: waits
+    page.push("v2", "click", "save", {"text": small})  # waits behind it (order)
+    assert len(page.events()) == 2 and len(page.client.queue) == 2
+    ref = page.client.reserve_ref()
+    effects = page.push("v1", "submit", "save", {"text": big}, ref=ref)  # waiting would pass 400
+    assert [r.code for r in of(effects, ReportError)] == ["queue_full"] and "400" in of(effects, ReportError)[0].message
+    answer_all(page)
+    assert [e.params["text"] for e in page.events()] == [big, small, big, small]
+    # An event larger than the flight's characters goes alone, when nothing else is in flight.
+    huge = "z" * 1000
+    page.push("v1", "submit", "save", {"text": huge})
+    assert page.events()[-1].params["text"] == huge
+    page.push("v1", "click", "save", {"text": small})
+    assert len(page.client.queue) == 1
+    answer_all(page)
+    assert page.events()[-1].params["text"] == small
+
+
+def test_a_drop_then_a_resume_sends_each_unanswered_event_again_then_recovery_then_what_waited():
+    page = live(max_in_flight=2)
+    page.welcome()
+    page.push("v1", "click", "a")
+    page.push("v1", "click", "b")  # a and b are in flight
+    typed_ref, _ = field(page, "v1", "set_title", "ab", 7)  # recovery will carry the field
+    page.push("v1", "submit", "c")
+    search_ref, _ = field(page, "v1", "search", "q", 8, recoverable=False)
+    a, b = page.events()
+    page.closed(1006)
+    page.push("v1", "click", "offline")
+    page.snapshots["v1"] = [FIELD]
+    reconnect(page)
+    page.welcome(secret="secret-2", resumed=True)
+    sent_before = len(page.events())
+    effects = page.rendered("v1", resumed=True)
+    assert FinishEvent("v1", typed_ref) in effects  # recovery's batch sends the field instead
+    assert [(e.ref, e.handler) for e in page.events()[sent_before:]] == [(a.ref, "a"), (b.ref, "b")]  # the same ids
+    page.rendered("v2", resumed=True)
+    answer_all(page)
+    assert [e.handler for e in page.events()[sent_before:]] == ["a", "b", "set_title", "c", "search", "offline"]
+    assert page.events()[-2].ref == search_ref
+    assert page.done[("v1", typed_ref)] == 1 and typed_ref not in [e.ref for e in page.events()]
+    assert all(count == 1 for count in page.done.values())
+    assert len(page.done) == 7  # a, b, the field, c, search, offline, the batch
+
+
+def test_a_drop_then_a_remount_queues_unanswered_and_waiting_clicks_in_order_within_the_bound():
+    page = live(max_in_flight=2)
+    page.push("v1", "click", "a")
+    page.push("v1", "click", "b")
+    typed_ref, _ = field(page, "v1", "set_title", "ab", 7)
+    page.push("v1", "submit", "c")
+    search_ref, _ = field(page, "v1", "search", "q", 8, recoverable=False)
+    page.closed(1006)
+    page.push("v1", "click", "offline")
+    page.snapshots["v1"] = [FIELD]
+    reconnect(page)
+    sent_before = len(page.events())
+    effects = page.rendered("v1")  # the session was gone
+    # The field: recovery carries it; the search field: nothing can after a remount.
+    assert FinishEvent("v1", typed_ref) in effects and FinishEvent("v1", search_ref) in effects
+    assert [e.handler for e in page.events()[sent_before:]] == ["set_title", "a"]  # two in flight
+    page.rendered("v2")
+    while unanswered(page):
+        assert len(unanswered(page)) <= 2
+        view, ref = unanswered(page)[0]
+        page.reply(view, ref)
+    assert [e.handler for e in page.events()[sent_before:]] == ["set_title", "a", "b", "c", "offline"]
+    assert all(count == 1 for count in page.done.values())
+    assert len(page.done) == 7
+
+
+def test_giving_up_finishes_waiting_events_once_and_says_they_were_not_sent():
+    for end in ("disconnect", "failed"):
+        page = live(max_in_flight=1, conn_settings=Settings(backoff=Backoff(max_attempts=1)))
+        page.push("v1", "click", "a")
+        page.push("v1", "click", "b")
+        field(page, "v1", "set_title", "x", 7)
+        if end == "disconnect":
+            effects = page.disconnect()
+        else:
+            page.closed(1006)
+            page.fire(TIMER_RETRY)
+            effects = page.closed(1006)
+            assert page.state == FAILED
+        assert len(of(effects, FinishEvent)) == 3, end
+        assert [r.code for r in of(effects, ReportError)] == ["not_sent", "not_sent"], end
+        assert all(count == 1 for count in page.done.values()) and len(page.done) == 3
+        assert page.client.queue == [] and page.client.in_flight() == (0, 0)
+
+
+def test_params_json_cannot_carry_are_refused_not_raised():
+    page = live()
+    ref = page.client.reserve_ref()
+    effects = page.push("v1", "click", "inc", {"when": object()}, ref=ref)
+    assert of(effects, FinishEvent) == [FinishEvent("v1", ref)]
+    assert [r.code for r in of(effects, ReportError)] == ["bad_params"]
+    page.push("v1", "click", "inc")
+    assert len(page.events()) == 1
+
+
 # --- frames ---------------------------------------------------------------------
 
 
@@ -752,40 +1014,63 @@ def test_a_failed_connection_gives_up_queued_events():
 
 # --- any interleaving ---------------------------------------------------------------
 
-STEPS = st.one_of(
-    st.tuples(st.just("push"), st.sampled_from(["v1", "v2"]), st.sampled_from(["click", "submit", "input", "change"])),
-    st.tuples(st.just("answer"), st.sampled_from(["v1", "v2"]), st.sampled_from(["reply", "error"])),
-    st.tuples(st.just("render"), st.sampled_from(["v1", "v2"])),
-    st.sampled_from(["drop", "offline", "reconnect", "refuse", "retry", "heartbeat", "pong", "disconnect", "start"]),
+PUSH = st.tuples(
+    st.just("push"),
+    st.sampled_from(["v1", "v2"]),
+    st.sampled_from(["click", "submit", "input", "change"]),
+    st.sampled_from([None, 1, 2]),  # the field, for input and change
+    st.booleans(),  # recovery covers it (input and change)
 )
+ANSWER = st.tuples(st.just("answer"), st.sampled_from(["v1", "v2"]), st.sampled_from(["reply", "error"]))
+RENDER = st.tuples(st.just("render"), st.sampled_from(["v1", "v2"]), st.booleans())  # resumed or not
+LIFECYCLE = st.sampled_from(
+    ["drop", "offline", "reconnect", "refuse", "retry", "heartbeat", "pong", "disconnect", "start"]
+    + ["reconnect"] * 3  # mostly back soon: enough time connected to fill the flight
+)
+# Pushes weigh most, then answers: events pile up past the bound, as with a slow server.
+STEPS = st.sampled_from([PUSH] * 4 + [ANSWER] * 2 + [RENDER, LIFECYCLE]).flatmap(lambda steps: steps)
 
 
-@settings(max_examples=120, deadline=None)
-@given(st.integers(1, 6), st.lists(STEPS, max_size=50))
-def test_every_event_is_sent_at_most_once_in_order_and_finished_exactly_once(queue_limit, steps):
-    page = Page(queue_limit=queue_limit)
+def transports(page):
+    """The messages sent, split at each Hello (one list per transport)."""
+    split = [[]]
+    for message in page.sent:
+        if isinstance(message, protocol.Hello):
+            split.append([])
+        split[-1].append(message)
+    return split
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 4), st.lists(STEPS, min_size=10, max_size=80))
+def test_every_event_is_sent_at_most_once_in_order_and_finished_exactly_once(queue_limit, max_in_flight, steps):
+    page = Page(queue_limit=queue_limit, max_in_flight=max_in_flight)
     page.start()
     page.opened()
     pushed = []  # (view, ref) in push order
     rendered = set()  # views mounted on the current transport
     for step in steps:
         before = len(page.sent)
+        finished = {key for key, count in page.done.items() if count}
         if step[0] == "push":
+            view, kind, source, recoverable = step[1:]
+            if kind in ("click", "submit"):
+                source, recoverable = None, False
             ref = page.client.reserve_ref()
-            page.push(step[1], step[2], "h", {"ref": ref}, ref=ref)
-            pushed.append((step[1], ref))
+            page.run(page.client.push_event(page.now, view, kind, "h", {"ref": ref}, ref, recoverable, source))
+            pushed.append((view, ref))
         elif step[0] == "answer":
-            waiting = [e for e in page.events(step[1]) if page.done[(e.view, e.ref)] == 0]
+            waiting = [key for key in unanswered(page) if key[0] == step[1]]
             if not waiting or page.state != CONNECTED:
                 continue
             if step[2] == "reply":
-                page.reply(step[1], waiting[0].ref)
+                page.reply(step[1], waiting[0][1])
             else:
-                page.frame(protocol.Error(ref=waiting[0].ref, view=step[1], code="boom", message="no"))
+                page.frame(protocol.Error(ref=waiting[0][1], view=step[1], code="boom", message="no"))
         elif step[0] == "render":
             if page.state != CONNECTED or step[1] in rendered:
                 continue
-            page.rendered(step[1])
+            page.rendered(step[1], resumed=step[2])
             rendered.add(step[1])
         elif step == "drop":
             page.closed(1006)
@@ -814,22 +1099,26 @@ def test_every_event_is_sent_at_most_once_in_order_and_finished_exactly_once(que
             rendered = set()
         if any(isinstance(m, protocol.Join) for m in page.sent[before:]):
             rendered = set()
-        # Events only go to views mounted on the current transport.
         for message in page.sent[before:]:
             if isinstance(message, protocol.Event):
-                assert message.view in rendered
+                assert message.view in rendered  # only to views mounted on the current transport
+                assert (message.view, message.ref) not in finished  # never after its answer
         assert all(count <= 1 for count in page.done.values()), page.done
+        # The bound: never more unanswered on a transport than max_in_flight.
+        assert len(unanswered(page)) <= max_in_flight
+        assert page.client.in_flight()[0] <= max_in_flight
         page.tick()
 
     page.disconnect()
-    events = page.events()
-    refs = [e.ref for e in events]
-    assert len(refs) == len(set(refs))  # nothing sent twice
-    for view in ("v1", "v2"):
-        sent = [e.ref for e in events if e.view == view]
-        assert sent == sorted(sent)  # in the order the user made them
+    for sent in transports(page):
+        events = [m for m in sent if isinstance(m, protocol.Event)]
+        refs = [e.ref for e in events]
+        assert len(refs) == len(set(refs))  # nothing sent twice on one transport
+        for view in ("v1", "v2"):
+            in_view = [e.ref for e in events if e.view == view]
+            assert in_view == sorted(in_view)  # in the order the user made them
         assert all(e.params == {"ref": e.ref} for e in events)
-    # Every event the user made was answered or given up on, exactly once.
+    # Every event the user made was answered, superseded or given up on, exactly once.
     for key in pushed:
         assert page.done[key] == 1, key
     assert set(page.done) == set(pushed)
