@@ -4,12 +4,13 @@ compressed once into a bounded cache."""
 import gzip
 from pathlib import Path
 
-import anyio
 import pytest
 from djreconnect_server import DJReconnect, Settings
 from djreconnect_server.compression import GzipCache
 from djreconnect_server.npm import pinned_versions
 from fastapi.testclient import TestClient
+
+from .asyncrun import run
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 NODE_MODULES = CHECKOUT / "node_modules"
@@ -98,15 +99,15 @@ def test_the_cache_keeps_its_bounds(tmp_path):
             assert len(cache.entries) <= cache.max_files and cache.bytes <= cache.max_bytes
 
     by_count = GzipCache(max_files=2, max_bytes=1 << 20)
-    anyio.run(fill, by_count)
+    run(fill(by_count))
     assert [key[0] for key in by_count.entries] == [str(files[3]), str(files[4])]  # the most recent
     sizes = [len(gzip.compress(path.read_bytes(), 6, mtime=0)) for path in files]
     by_bytes = GzipCache(max_files=10, max_bytes=sizes[3] + sizes[4])
-    anyio.run(fill, by_bytes)
+    run(fill(by_bytes))
     assert by_bytes.bytes == sum(len(body) for body in by_bytes.entries.values()) <= sizes[3] + sizes[4]
     assert str(files[4]) in [key[0] for key in by_bytes.entries]
     too_big = GzipCache(max_files=10, max_bytes=sizes[0] - 1)
-    anyio.run(fill, too_big)  # still served, never kept
+    run(fill(too_big))  # still served, never kept
     assert too_big.entries == {} and too_big.bytes == 0
 
 
