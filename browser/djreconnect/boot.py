@@ -34,27 +34,6 @@ def take_records(window):
     return records, int(boot.refused)
 
 
-def form_data_params(data):
-    """A FormData as params, the way a live submit serializes its form: a name given
-    several times maps to a list; files are left out."""
-    params = {}
-    entries = getattr(js.Array, "from")(data.entries())
-    for index in range(entries.length):
-        entry = entries[index]
-        name, value = entry[0], entry[1]
-        if not isinstance(value, str):
-            continue
-        if name in params:
-            previous = params[name]
-            if isinstance(previous, list):
-                previous.append(value)
-            else:
-                params[name] = [previous, value]
-        else:
-            params[name] = value
-    return params
-
-
 def show_failure(window, message):
     """Say on the page that the runtime could not start: ``dj-boot-failed`` on <body>
     and a ``dj-boot-error`` element (through the loader when the page has it)."""

@@ -23,7 +23,7 @@ from djreconnect.fields import (
 )
 from djreconnect.jsbridge import ProxyOwner, is_null, js, live_proxies_hook, to_js_object
 from djreconnect.pagedom import PageDom, root_html, view_root
-from djreconnect.params import value_params
+from djreconnect.params import form_data_params, value_params
 from djreconnect.patch import PatchError, apply_ops
 from djreconnect.snapshot import recovery_snapshot
 from djreconnect.status import install_banner_css, show_status
@@ -127,7 +127,7 @@ class Runtime:
             if is_null(view) or getattr(view, "djViewId", None) not in self.view_elements:
                 continue
             if kind == constants.BOOT_SUBMIT:
-                params = boot.form_data_params(data) if data is not None else {}
+                params = form_data_params(data) if data is not None else {}
                 params.update(value_params(element))
                 handler = element.getAttribute(constants.ATTR_SUBMIT)
                 self._push(view.djViewId, KIND_SUBMIT, handler, params, disable_targets(KIND_SUBMIT, element))

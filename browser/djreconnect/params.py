@@ -22,12 +22,19 @@ def value_params(element):
 
 def form_params(form):
     """A form serialized as params; a name given several times maps to a list."""
+    return form_data_params(js.FormData.new(form))
+
+
+def form_data_params(data):
+    """A FormData as params (a live submit's, or one the boot loader kept): a name given
+    several times maps to a list; files are left out (not sent over the live connection)."""
     params = {}
-    entries = getattr(js.Array, "from")(js.FormData.new(form).entries())
-    for entry in entries:
+    entries = getattr(js.Array, "from")(data.entries())
+    for index in range(entries.length):
+        entry = entries[index]
         name, value = entry[0], entry[1]
         if not isinstance(value, str):
-            continue  # files are not sent over the live connection
+            continue
         if name in params:
             previous = params[name]
             if isinstance(previous, list):
